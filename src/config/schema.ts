@@ -1,0 +1,95 @@
+// The shape of server.config.json, as a zod schema: the single source for validation, for the
+// TypeScript types and for the JSON Schema editors read (server.config.schema.json is generated
+// from this file). Defaults here are the contract's defaults.
+import * as z from 'zod';
+import ipaddr from 'ipaddr.js';
+
+export const DOTFILES = ['allow', 'deny', 'ignore'] as const;
+export const SYMLINKS = ['follow', 'owner-match', 'inside-root', 'deny'] as const;
+export type DotfilesPolicy = (typeof DOTFILES)[number];
+export type SymlinkPolicy = (typeof SYMLINKS)[number];
+
+/** Strict address text: no octal-looking or zero-padded IPv4 ("010.0.0.1"), optional /prefix. */
+export function parseCidr(text: string): [ipaddr.IPv4 | ipaddr.IPv6, number] | undefined {
+  const slash = text.indexOf('/');
+  const addrText = slash === -1 ? text : text.slice(0, slash);
+  const prefixText = slash === -1 ? undefined : text.slice(slash + 1);
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  if (ipaddr.IPv4.isValidFourPartDecimal(addrText)) addr = ipaddr.IPv4.parse(addrText);
+  else if (addrText.includes(':') && ipaddr.IPv6.isValid(addrText)) addr = ipaddr.IPv6.parse(addrText);
+  else return undefined;
+  // `::ffff:a.b.c.d` in a config means the IPv4 address, as it does for clients.
+  let bits = addr.kind() === 'ipv4' ? 32 : 128;
+  if (addr instanceof ipaddr.IPv6 && addr.isIPv4MappedAddress()) {
+    addr = addr.toIPv4Address();
+    bits = 32;
+    if (prefixText !== undefined) {
+      const p = Number(prefixText);
+      if (!/^\d{1,3}$/.test(prefixText) || p < 96 || p > 128) return undefined;
+      return [addr, p - 96];
+    }
+  }
+  if (prefixText === undefined) return [addr, bits];
+  if (!/^\d{1,3}$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  if (prefix > bits) return undefined;
+  return [addr, prefix];
+}
+
+const cidr = z.string().refine((s) => parseCidr(s) !== undefined, {
+  error: (issue) => `${JSON.stringify(issue.input)} is not an IP address or CIDR (IPv4 in plain dotted decimal, or IPv6)`,
+});
+
+const ipLists = z.strictObject({
+  allow: z.array(cidr).optional().describe('Addresses and CIDRs; when non-empty the client must match one.'),
+  deny: z.array(cidr).optional().describe('Addresses and CIDRs that are always refused; deny wins over allow.'),
+});
+
+// CR, LF and NUL in a configured header would let the config split a response.
+const headerValue = z.string().refine((s) => !/[\r\n\0]/.test(s), { error: 'header values cannot contain CR, LF or NUL' });
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'not a valid header name' });
+
+export const ruleSchema = z.strictObject({
+  path: z.string().min(1).max(1024).describe('A glob (minimatch, dot files included) matched against the decoded, canonical URL path.'),
+  listing: z.boolean().optional(),
+  dotfiles: z.enum(DOTFILES).optional(),
+  symlinks: z.enum(SYMLINKS).optional(),
+  ip: ipLists.optional(),
+  access: z.enum(['allow', 'deny']).optional().describe('"deny" refuses every request under the path with 403.'),
+  hide: z.boolean().optional().describe('Answer 404 wherever the answer would be 403.'),
+  cacheControl: headerValue.optional().describe('Cache-Control for successful responses under the path.'),
+  headers: z.record(headerName, headerValue).optional().describe('Extra response headers for successful responses under the path.'),
+});
+
+const statusKey = z.enum(['400', '403', '404', '405', '500', '501', '503']);
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  root: z.string().min(1).default('public').describe('Document root, relative to the config file.'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.int().min(0).max(65535).default(8080).describe('0 picks a free port.'),
+  index: z.array(z.string().min(1).refine((s) => !s.includes('/') && s !== '.' && s !== '..', { error: 'an index name is a plain file name' })).default(['index.html']),
+  listing: z.boolean().default(false),
+  listingDenied: z.enum(['mark', 'omit']).default('mark').describe('Entries the server cannot read: listed and marked, or left out.'),
+  dotfiles: z.enum(DOTFILES).default('deny'),
+  symlinks: z.enum(SYMLINKS).default('inside-root'),
+  ip: z.strictObject({ allow: z.array(cidr).default([]), deny: z.array(cidr).default([]) }).default({ allow: [], deny: [] }),
+  rules: z.array(ruleSchema).default([]),
+  hideForbidden: z.boolean().default(false),
+  errorPages: z.partialRecord(statusKey, z.string().min(1)).default({}),
+  trustProxy: z.array(cidr).default([]),
+  user: z.string().min(1).optional(),
+  group: z.string().min(1).optional(),
+  accessLog: z.boolean().default(true).describe('Combined Log Format lines on stdout.'),
+  defaultType: z.string().default('application/octet-stream').describe('Content-Type for files whose extension is unknown.'),
+  cacheControl: headerValue.optional(),
+  headers: z.record(headerName, headerValue).default({}),
+  compress: z.boolean().default(true).describe('Compress compressible types on the fly (brotli, gzip) when the client accepts it.'),
+  precompressed: z.boolean().default(true).describe('Serve file.br / file.gz sidecars when present, readable and fresh.'),
+  serverSignature: z.boolean().default(true).describe('The <address> line on error pages and listings, as Apache\'s ServerSignature On.'),
+  explainErrors: z.boolean().default(false).describe('Add the reason code and hint to error pages and a Keycard-Reason header. Leaks information: for teaching and previews.'),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ConfigData = z.output<typeof configSchema>;
+export type RuleData = z.output<typeof ruleSchema>;

@@ -1,0 +1,190 @@
+// The filesystem port: the few calls the decision needs, returning an errno code instead of
+// throwing. `kernelProbe` asks the kernel as the running process (what the server uses: its
+// answer includes ACLs and LSMs); `modesProbe` simulates another user from mode bits, for
+// `explain --as`. The walk and the resolver see only this interface.
+import * as fs from 'node:fs';
+import path from 'node:path';
+import { mayAccess, R, X, type Creds } from '../policy/perms.js';
+
+export interface FileFacts {
+  dev: number;
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+export type Errno = string;
+export type Opened = { fd: number; stat: FileFacts };
+
+export interface FsProbe {
+  /** Opens for reading, following symlinks; fd is -1 for a simulated open. */
+  open(p: string): Opened | Errno;
+  close(fd: number): void;
+  /** The real path of what was opened (fd), without a second lookup by name where possible. */
+  realpathOf(opened: Opened, p: string): string | Errno;
+  lstat(p: string): FileFacts | Errno;
+  stat(p: string): FileFacts | Errno;
+  realpath(p: string): string | Errno;
+  /** May the judged user search (x) this directory? */
+  canSearch(dir: string, st: FileFacts): boolean;
+  /** May the judged user read this file or directory? */
+  canRead(p: string, st: FileFacts): boolean;
+  /** Who is judged: `process` (the kernel's answer) or the simulated credentials. */
+  readonly judge: 'kernel' | Creds;
+}
+
+function errnoOf(err: unknown): Errno {
+  return (err as NodeJS.ErrnoException).code ?? 'EIO';
+}
+
+// O_NONBLOCK: opening a FIFO must never hang the server (it is then refused by type).
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+const hasProcFd = fs.existsSync('/proc/self/fd');
+
+export const kernelProbe: FsProbe = {
+  judge: 'kernel',
+  open(p) {
+    let fd: number;
+    try {
+      fd = fs.openSync(p, OPEN_FLAGS);
+    } catch (err) {
+      return errnoOf(err);
+    }
+    try {
+      return { fd, stat: fs.fstatSync(fd) };
+    } catch (err) {
+      fs.closeSync(fd);
+      return errnoOf(err);
+    }
+  },
+  close(fd) {
+    if (fd >= 0) fs.close(fd, () => {});
+  },
+  realpathOf(opened, p) {
+    // SECURITY: the link /proc/self/fd/N names the file actually opened, so the symlink policy
+    // judges the very descriptor that will be served; no swap between check and use.
+    if (hasProcFd && opened.fd >= 0) {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${opened.fd}`);
+      } catch {
+        /* fall through to a lookup by name */
+      }
+    }
+    try {
+      return fs.realpathSync.native(p);
+    } catch (err) {
+      return errnoOf(err);
+    }
+  },
+  lstat(p) {
+    try {
+      return fs.lstatSync(p);
+    } catch (err) {
+      return errnoOf(err);
+    }
+  },
+  stat(p) {
+    try {
+      return fs.statSync(p);
+    } catch (err) {
+      return errnoOf(err);
+    }
+  },
+  realpath(p) {
+    try {
+      return fs.realpathSync.native(p);
+    } catch (err) {
+      return errnoOf(err);
+    }
+  },
+  canSearch(dir) {
+    try {
+      fs.accessSync(dir, fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  canRead(p) {
+    try {
+      fs.accessSync(p, fs.constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+};
+
+/**
+ * Simulates `creds` from mode bits, with the caller's own access to read the metadata. A lookup
+ * fails with EACCES where a directory on the way denies `creds` search permission, as the kernel
+ * would; an open fails with EACCES where the final object denies read.
+ */
+export function modesProbe(creds: Creds): FsProbe {
+  const reach = (p: string): Errno | undefined => {
+    // Every directory the kernel would search to reach p, symlinks resolved as it goes.
+    const abs = path.resolve(p);
+    const parts = abs.split('/').filter(Boolean);
+    let cur = '/';
+    for (let i = 0; i < parts.length; i++) {
+      const dirSt = kernelProbe.stat(cur);
+      if (typeof dirSt === 'string') return dirSt;
+      if (!dirSt.isDirectory()) return 'ENOTDIR';
+      if (!mayAccess(dirSt, creds, X)) return 'EACCES';
+      const next = path.join(cur, parts[i]!);
+      const l = kernelProbe.lstat(next);
+      if (typeof l === 'string') return l;
+      if (l.isSymbolicLink()) {
+        const real = kernelProbe.realpath(next);
+        if (typeof real === 'string' && real.startsWith('/')) {
+          const sub = reach(real);
+          if (sub) return sub;
+          cur = real;
+          continue;
+        }
+        return typeof real === 'string' ? 'ENOENT' : real;
+      }
+      cur = next;
+    }
+    return undefined;
+  };
+  return {
+    judge: creds,
+    open(p) {
+      const blocked = reach(p);
+      if (blocked) return blocked;
+      const st = kernelProbe.stat(p);
+      if (typeof st === 'string') return st;
+      if (!mayAccess(st, creds, R)) return 'EACCES';
+      return { fd: -1, stat: st };
+    },
+    close() {},
+    realpathOf(_opened, p) {
+      return kernelProbe.realpath(p);
+    },
+    lstat(p) {
+      const blocked = reach(path.dirname(path.resolve(p)));
+      return blocked ?? kernelProbe.lstat(p);
+    },
+    stat(p) {
+      const blocked = reach(p);
+      return blocked ?? kernelProbe.stat(p);
+    },
+    realpath(p) {
+      const blocked = reach(p);
+      return blocked ?? kernelProbe.realpath(p);
+    },
+    canSearch(_dir, st) {
+      return mayAccess(st, creds, X);
+    },
+    canRead(_p, st) {
+      return mayAccess(st, creds, R);
+    },
+  };
+}

@@ -1,0 +1,68 @@
+// The settings that apply to one URL path: the global config, then every rule whose glob
+// matches, in file order, later wins. Each setting remembers which key set it, so a refusal
+// can name the rule that decided.
+import type { CompiledRule, Config } from '../config/load.js';
+import type { DotfilesPolicy, SymlinkPolicy } from '../config/schema.js';
+import type { CidrList } from './ip.js';
+
+export interface Effective {
+  listing: boolean;
+  dotfiles: DotfilesPolicy;
+  symlinks: SymlinkPolicy;
+  ipAllow: CidrList;
+  ipDeny: CidrList;
+  access: 'allow' | 'deny';
+  hide: boolean;
+  cacheControl: string | undefined;
+  headers: Readonly<Record<string, string>>[];
+  matched: readonly CompiledRule[];
+  /** Which key set each setting: `listing` → `rules[3]` or `listing`. */
+  source: Record<'listing' | 'dotfiles' | 'symlinks' | 'ipAllow' | 'ipDeny' | 'access' | 'hide' | 'cacheControl', string>;
+}
+
+const NO_RULES: readonly CompiledRule[] = Object.freeze([]);
+
+/**
+ * A glob like `/private/**` must also cover `/private` itself (Apache's <Directory> does), so a
+ * path is tested both as written and with a trailing slash.
+ */
+export function ruleMatches(rule: CompiledRule, path: string): boolean {
+  if (rule.re.test(path)) return true;
+  return !path.endsWith('/') && rule.re.test(path + '/');
+}
+
+export function effectiveFor(config: Config, path: string): Effective {
+  const d = config.data;
+  const eff: Effective = {
+    listing: d.listing,
+    dotfiles: d.dotfiles,
+    symlinks: d.symlinks,
+    ipAllow: config.ipAllow,
+    ipDeny: config.ipDeny,
+    access: 'allow',
+    hide: d.hideForbidden,
+    cacheControl: d.cacheControl,
+    headers: Object.keys(d.headers).length ? [d.headers] : [],
+    matched: NO_RULES,
+    source: { listing: 'listing', dotfiles: 'dotfiles', symlinks: 'symlinks', ipAllow: 'ip.allow', ipDeny: 'ip.deny', access: 'access', hide: 'hideForbidden', cacheControl: 'cacheControl' },
+  };
+  if (config.rules.length === 0) return eff;
+  const matched: CompiledRule[] = [];
+  for (const rule of config.rules) {
+    if (!ruleMatches(rule, path)) continue;
+    matched.push(rule);
+    const key = `rules[${rule.index}]`;
+    if (rule.listing !== undefined) [eff.listing, eff.source.listing] = [rule.listing, `${key}.listing`];
+    if (rule.dotfiles !== undefined) [eff.dotfiles, eff.source.dotfiles] = [rule.dotfiles, `${key}.dotfiles`];
+    if (rule.symlinks !== undefined) [eff.symlinks, eff.source.symlinks] = [rule.symlinks, `${key}.symlinks`];
+    if (rule.ipAllow !== undefined) [eff.ipAllow, eff.source.ipAllow] = [rule.ipAllow, `${key}.ip.allow`];
+    if (rule.ipDeny !== undefined) [eff.ipDeny, eff.source.ipDeny] = [rule.ipDeny, `${key}.ip.deny`];
+    if (rule.access !== undefined) [eff.access, eff.source.access] = [rule.access, `${key}.access`];
+    // hideForbidden cannot be switched off by a rule's hide: false: hiding is only ever added.
+    if (rule.hide === true) [eff.hide, eff.source.hide] = [true, `${key}.hide`];
+    if (rule.cacheControl !== undefined) [eff.cacheControl, eff.source.cacheControl] = [rule.cacheControl, `${key}.cacheControl`];
+    if (rule.headers !== undefined) eff.headers = [...eff.headers, rule.headers];
+  }
+  eff.matched = matched;
+  return eff;
+}

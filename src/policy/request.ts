@@ -1,0 +1,107 @@
+// Stage one of every decision, before the filesystem is touched: the request line, the URL, the
+// client address, the IP ACL, path rules and dotfiles. Pure: request facts and config in, either
+// a final Decision or the canonical path and settings the filesystem stage needs.
+//
+// The order is Apache's (shared/APACHE.md §2), and it is policy: a missing dotfile is 403, not
+// 404, because access control runs before any existence check, and so existence never leaks.
+import type { Config } from '../config/load.js';
+import { decision, type Decision, type TraceStep } from '../decision.js';
+import { effectiveFor, type Effective } from './effective.js';
+import { clientAddress, parseAddr, type ClientAddress } from './ip.js';
+import { parseRequestTarget } from './url.js';
+
+export interface RequestFacts {
+  method: string;
+  /** The request target exactly as received. */
+  target: string;
+  /** TCP peer address as the socket reports it. */
+  peer: string;
+  /** X-Forwarded-For, if present (joined when repeated). */
+  forwardedFor: string | undefined;
+}
+
+/** Methods keycard answers; anything else that is a known HTTP method is 405, the rest 501. */
+export const SERVED_METHODS = ['GET', 'HEAD', 'OPTIONS'] as const;
+export const ALLOW_HEADER = 'GET, HEAD, OPTIONS';
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'DELETE', 'PATCH', 'TRACE', 'CONNECT', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'QUERY']);
+
+export type MethodClass = 'read' | 'options' | 'refused' | 'unknown';
+export function methodClass(method: string): MethodClass {
+  if (method === 'GET' || method === 'HEAD') return 'read';
+  if (method === 'OPTIONS') return 'options';
+  return KNOWN_METHODS.has(method) ? 'refused' : 'unknown';
+}
+
+export type Preflight =
+  | { done: true; decision: Decision }
+  | { done: false; segments: string[]; trailingSlash: boolean; path: string; query: string; effective: Effective; client: ClientAddress; trace: TraceStep[] | undefined };
+
+function refuse(d: Decision, trace: TraceStep[] | undefined, eff?: Effective): Preflight {
+  if (trace) {
+    trace.push({ check: d.reason === 'DOTFILE_DENIED' || d.reason === 'DOTFILE_IGNORED' ? 'dotfiles' : 'decision', detail: d.message, decided: true });
+    d.trace = trace;
+  }
+  if (eff?.hide && d.status === 403) {
+    d.masked = { by: eff.source.hide, status: 404 };
+    trace?.push({ check: 'mask', detail: `403 answered as 404 by ${eff.source.hide}` });
+  }
+  return { done: true, decision: d };
+}
+
+export function preflight(facts: RequestFacts, config: Config, wantTrace = false): Preflight {
+  const trace: TraceStep[] | undefined = wantTrace ? [] : undefined;
+  trace?.push({ check: 'method', detail: `${facts.method} (${methodClass(facts.method)})` });
+
+  const url = parseRequestTarget(facts.target);
+  if (!url.ok) {
+    const messages = {
+      BAD_ESCAPE: `invalid URI path (${url.raw}): malformed percent-escape`,
+      PATH_ABOVE_ROOT: `invalid URI path (${url.raw}): ".." climbs above the root`,
+      ENCODED_SLASH: `found %2f (encoded '/') or %00 in URI path (${url.raw}), returning 404`,
+      BAD_REQUEST_TARGET: `request target ${JSON.stringify(url.raw)} is not an absolute path`,
+      NOT_UTF8: `URI path (${url.raw}) does not decode to UTF-8`,
+    } as const;
+    const verdict = url.reason === 'ENCODED_SLASH' || url.reason === 'NOT_UTF8' ? 'notFound' : 'deny';
+    trace?.push({ check: 'url', detail: `raw ${JSON.stringify(facts.target)}` });
+    return refuse(decision(verdict, url.reason, url.raw, messages[url.reason], { key: 'url' }), trace);
+  }
+  trace?.push({ check: 'url', detail: `${JSON.stringify(facts.target)} → canonical ${url.path}` });
+
+  const eff = effectiveFor(config, url.path);
+  if (trace) {
+    if (eff.matched.length === 0) trace.push({ check: 'rule', detail: 'no rule matches' });
+    for (const r of eff.matched) trace.push({ check: 'rule', detail: `rules[${r.index}] ${JSON.stringify(r.glob)} matches` });
+  }
+
+  const client = clientAddress(facts.peer, facts.forwardedFor, config.trustProxy);
+  trace?.push({ check: 'client', detail: `${client.client} (${client.via})` });
+
+  const addr = parseAddr(client.client);
+  if (eff.ipDeny.size > 0 || eff.ipAllow.size > 0) {
+    const denied = addr ? eff.ipDeny.find(addr) : undefined;
+    if (denied !== undefined) {
+      return refuse(decision('deny', 'IP_DENIED', url.path, `client ${client.client} denied by server configuration: matches ${eff.source.ipDeny} ${denied}`, { key: eff.source.ipDeny, cidr: denied, client: client.client }), trace, eff);
+    }
+    if (eff.ipAllow.size > 0 && (addr === undefined || eff.ipAllow.find(addr) === undefined)) {
+      return refuse(decision('deny', 'IP_NOT_ALLOWED', url.path, `client ${client.client} denied by server configuration: not in ${eff.source.ipAllow}`, { key: eff.source.ipAllow, client: client.client }), trace, eff);
+    }
+    trace?.push({ check: 'ip', detail: `${client.client} passes ${eff.source.ipDeny}/${eff.source.ipAllow}` });
+  } else trace?.push({ check: 'ip', detail: 'no IP ACL applies' });
+
+  if (eff.access === 'deny') {
+    const rule = config.rules.find((r) => `rules[${r.index}].access` === eff.source.access);
+    const evidence = rule ? { key: eff.source.access, glob: rule.glob } : { key: eff.source.access };
+    return refuse(decision('deny', 'RULE_DENIED', url.path, `client denied by server configuration: ${eff.source.access} is "deny"${rule ? ` for ${JSON.stringify(rule.glob)}` : ''}`, evidence), trace, eff);
+  }
+
+  const dotSegment = url.segments.find((s) => s.startsWith('.'));
+  if (dotSegment !== undefined && eff.dotfiles !== 'allow') {
+    if (eff.dotfiles === 'deny') {
+      return refuse(decision('deny', 'DOTFILE_DENIED', url.path, `client denied by server configuration: segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "deny"`, { key: eff.source.dotfiles }), trace, eff);
+    }
+    return refuse(decision('notFound', 'DOTFILE_IGNORED', url.path, `segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "ignore"`, { key: eff.source.dotfiles }), trace, eff);
+  }
+  trace?.push({ check: 'dotfiles', detail: dotSegment === undefined ? 'no segment starts with "."' : `${eff.source.dotfiles} is "allow"` });
+
+  return { done: false, segments: url.segments, trailingSlash: url.trailingSlash, path: url.path, query: url.query, effective: eff, client, trace };
+}
