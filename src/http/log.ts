@@ -80,5 +80,5 @@ export function accessLine(e: AccessEntry): string {
 export function errorLine(d: Decision, client: string, port: number | undefined, time: Date): string {
   const level = d.status >= 500 || d.status === 403 ? 'error' : 'info';
   const masked = d.masked ? ` (answered 404: ${d.masked.by})` : '';
-  return `${errorTime(time)} [keycard:${level}] [pid ${process.pid}] [client ${client}:${port ?? 0}] ${d.code} ${d.reason}: ${logEscape(d.message)}${masked}\n`;
+  return `${errorTime(time)} [keycard:${level}] [pid ${process.pid}] [client ${client}:${port ?? 0}] ${d.code} ${d.reason}: ${d.message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}${masked}\n`;
 }

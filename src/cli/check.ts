@@ -1,0 +1,20 @@
+// `keycard check`: validate the config and print the effective settings. Exit 0 or 2.
+import { loadConfig, formatConfigErrors, type LoadOptions } from '../config/load.js';
+import { EXIT } from './args.js';
+
+export function check(load: LoadOptions): number {
+  const loaded = loadConfig(load);
+  if (!loaded.ok) {
+    process.stderr.write(formatConfigErrors(loaded.errors, load.file) + '\n');
+    return EXIT.USAGE;
+  }
+  const { config } = loaded;
+  const warnings: string[] = [];
+  if (config.data.explainErrors) warnings.push('explainErrors is on: error pages and the Keycard-Reason header tell clients why they were refused (information leak; for teaching and previews)');
+  if (config.data.symlinks === 'follow') warnings.push('symlinks is "follow": a link can serve files outside the root');
+  if (config.data.user === undefined && process.getuid?.() === 0) warnings.push('no "user" while running as root: root bypasses file permissions');
+  const { $schema: _schema, ...settings } = config.data;
+  process.stdout.write(`config: ${config.file ?? '(defaults)'}\nroot: ${config.root}\n${JSON.stringify(settings, null, 2)}\n`);
+  for (const w of warnings) process.stderr.write(`keycard: warning: ${w}\n`);
+  return EXIT.OK;
+}
