@@ -61,6 +61,8 @@ export interface LoadOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   overrides?: Overrides;
+  /** The parsed contents of a config file, instead of reading one (tests, embedding). */
+  raw?: Record<string, unknown>;
   /** Skip checking that the root exists (for commands that do not serve). */
   rootMayBeMissing?: boolean;
 }
@@ -160,7 +162,8 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   let file: string | undefined;
   let raw: Record<string, unknown> = {};
 
-  if (options.file !== undefined) file = path.resolve(cwd, options.file);
+  if (options.raw !== undefined) raw = structuredClone(options.raw);
+  else if (options.file !== undefined) file = path.resolve(cwd, options.file);
   else {
     const candidate = path.resolve(cwd, 'server.config.json');
     try {

@@ -8,12 +8,13 @@
 //   4. directory: trailing-slash redirect, index files, listing
 //   5. method: OPTIONS, 405 and 501 come after the walk, as in Apache, so a path refused by
 //      configuration or by search permission says 403 whatever the method
-//   6. mask: hideForbidden or a rule's hide turns a 403 into a real-looking 404
+//   6. mask: hideForbidden or a rule's hide turns a 403 into a real-looking 404, for every
+//      method: a hidden path meets the method check a missing file would
 import type { Config } from '../config/load.js';
-import { decision, type Decision } from '../decision.js';
+import { decision, type Decision, type TraceStep } from '../decision.js';
 import type { FsProbe } from '../fs/probe.js';
 import type { ReasonName } from '../reasons.js';
-import { methodClass, preflight, type RequestFacts } from './request.js';
+import { methodClass, preflight, type MethodClass, type RequestFacts } from './request.js';
 import { resolve, type Resolution } from './resolve.js';
 import type { Effective } from './effective.js';
 
@@ -37,9 +38,39 @@ function mask(d: Decision, eff: Effective): void {
   }
 }
 
+function methodDecision(method: string, cls: MethodClass, path: string): Decision {
+  return cls === 'options' ? decision('options', 'OPTIONS', path, `OPTIONS ${path}`) :
+    cls === 'refused' ? decision('deny', 'METHOD_NOT_ALLOWED', path, `method ${method} is not allowed for ${path}`) :
+    decision('deny', 'METHOD_NOT_IMPLEMENTED', path, `Invalid method in request ${method} ${path}`);
+}
+
+/**
+ * SECURITY: a hidden 403 must look like a missing file for every method, and a missing file
+ * answers OPTIONS with 200, DELETE with 405 and FOO with 501; so a masked refusal meets the
+ * method check a missing file would, or `DELETE /secret` would tell hidden from absent.
+ */
+function unmaskForMethod(d: Decision, method: string, cls: MethodClass, trace: TraceStep[] | undefined): Decision {
+  if (!d.masked || cls === 'read') return d;
+  const m = methodDecision(method, cls, d.urlPath);
+  m.message += ` (hidden: ${d.code} ${d.reason} answered as a missing file would be, by ${d.masked.by})`;
+  if (trace) {
+    // The method check now decides: exactly one step is marked.
+    for (const t of trace) delete t.decided;
+    trace.push({ check: 'method', detail: `${method} on a hidden path: answered as for a missing file`, decided: true });
+    m.trace = trace;
+  }
+  return m;
+}
+
 export function decide(facts: RequestFacts, config: Config, probe: FsProbe, wantTrace = false): Decided {
+  const cls = methodClass(facts.method);
   const pre = preflight(facts, config, wantTrace);
-  if (pre.done) return { decision: pre.decision };
+  if (pre.done) {
+    const out: Decided = { decision: unmaskForMethod(pre.decision, facts.method, cls, pre.decision.trace) };
+    if (pre.effective) out.effective = pre.effective;
+    if (pre.client) out.client = pre.client.client;
+    return out;
+  }
   const res = resolve({
     root: config.root,
     segments: pre.segments,
@@ -52,18 +83,19 @@ export function decide(facts: RequestFacts, config: Config, probe: FsProbe, want
     trace: pre.trace,
   });
   let out: Decided = res;
-  const cls = methodClass(facts.method);
   if (cls !== 'read' && !WALK_STAGE.has(res.decision.reason)) {
     if (res.file) probe.close(res.file.opened.fd);
-    const d =
-      cls === 'options' ? decision('options', 'OPTIONS', pre.path, `OPTIONS ${pre.path}`) :
-      cls === 'refused' ? decision('deny', 'METHOD_NOT_ALLOWED', pre.path, `method ${facts.method} is not allowed for ${pre.path}`) :
-      decision('deny', 'METHOD_NOT_IMPLEMENTED', pre.path, `Invalid method in request ${facts.method} ${pre.path}`);
+    const d = methodDecision(facts.method, cls, pre.path);
     pre.trace?.push({ check: 'method', detail: `${facts.method}: ${d.reason}`, decided: true });
     out = { decision: d };
   }
-  if (pre.trace) out.decision.trace = pre.trace;
+  if (pre.trace) {
+    // explain marks exactly one step as the one that decided.
+    if (!pre.trace.some((t) => t.decided)) pre.trace.push({ check: 'decision', detail: out.decision.message, decided: true });
+    out.decision.trace = pre.trace;
+  }
   mask(out.decision, pre.effective);
+  out.decision = unmaskForMethod(out.decision, facts.method, cls, pre.trace);
   out.effective = pre.effective;
   out.client = pre.client.client;
   return out;

@@ -73,7 +73,8 @@ export function clientAddress(peerText: string, xff: string | undefined, trusted
   const peerAddr = parseAddr(peerText);
   const peer = peerAddr ? formatAddr(peerAddr) : peerText;
   if (!peerAddr || trusted.size === 0 || xff === undefined || trusted.find(peerAddr) === undefined) {
-    const via = xff !== undefined && trusted.size > 0 && peerAddr ? `peer ${peer} (X-Forwarded-For ignored: peer is not in trustProxy)` : `peer ${peer}`;
+    const why = trusted.size === 0 ? 'trustProxy is empty' : 'the peer is not in trustProxy';
+    const via = xff !== undefined ? `peer ${peer} (X-Forwarded-For ignored: ${why})` : `peer ${peer}`;
     return { peer, client: peer, via };
   }
   const hops = xff.split(',').map((h) => h.trim()).filter((h) => h !== '');

@@ -20,10 +20,18 @@ export interface RequestFacts {
   forwardedFor: string | undefined;
 }
 
-/** Methods keycard answers; anything else that is a known HTTP method is 405, the rest 501. */
+/**
+ * Methods keycard answers; anything else that is a known HTTP method is 405, the rest 501.
+ * "Known" is Apache's method registry (http_protocol.c: the RFC 9110 methods, WebDAV and
+ * DeltaV) plus SEARCH and QUERY; PURGE, LINK, MKCALENDAR and the like are 501, as in Apache.
+ */
 export const SERVED_METHODS = ['GET', 'HEAD', 'OPTIONS'] as const;
 export const ALLOW_HEADER = 'GET, HEAD, OPTIONS';
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'DELETE', 'PATCH', 'TRACE', 'CONNECT', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'QUERY']);
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'DELETE', 'PATCH', 'TRACE', 'CONNECT', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK',
+  'VERSION-CONTROL', 'CHECKOUT', 'UNCHECKOUT', 'CHECKIN', 'UPDATE', 'LABEL', 'REPORT', 'MKWORKSPACE', 'MKACTIVITY', 'BASELINE-CONTROL', 'MERGE', 'SEARCH', 'QUERY']);
+
+/** Longest request target decided on (Apache's LimitRequestLine is 8190); longer is 414. */
+export const MAX_TARGET_LENGTH = 8190;
 
 export type MethodClass = 'read' | 'options' | 'refused' | 'unknown';
 export function methodClass(method: string): MethodClass {
@@ -33,10 +41,10 @@ export function methodClass(method: string): MethodClass {
 }
 
 export type Preflight =
-  | { done: true; decision: Decision }
+  | { done: true; decision: Decision; effective?: Effective; client?: ClientAddress }
   | { done: false; segments: string[]; trailingSlash: boolean; path: string; query: string; effective: Effective; client: ClientAddress; trace: TraceStep[] | undefined };
 
-function refuse(d: Decision, trace: TraceStep[] | undefined, eff?: Effective): Preflight {
+function refuse(d: Decision, trace: TraceStep[] | undefined, eff?: Effective, client?: ClientAddress): Preflight {
   if (trace) {
     trace.push({ check: d.reason === 'DOTFILE_DENIED' || d.reason === 'DOTFILE_IGNORED' ? 'dotfiles' : 'decision', detail: d.message, decided: true });
     d.trace = trace;
@@ -45,13 +53,27 @@ function refuse(d: Decision, trace: TraceStep[] | undefined, eff?: Effective): P
     d.masked = { by: eff.source.hide, status: 404 };
     trace?.push({ check: 'mask', detail: `403 answered as 404 by ${eff.source.hide}` });
   }
-  return { done: true, decision: d };
+  const out: Preflight = { done: true, decision: d };
+  if (eff) out.effective = eff;
+  if (client) out.client = client;
+  return out;
 }
 
 export function preflight(facts: RequestFacts, config: Config, wantTrace = false): Preflight {
   const trace: TraceStep[] | undefined = wantTrace ? [] : undefined;
   trace?.push({ check: 'method', detail: `${facts.method} (${methodClass(facts.method)})` });
 
+  if (facts.target.length > MAX_TARGET_LENGTH) {
+    trace?.push({ check: 'url', detail: `request target of ${facts.target.length} characters` });
+    return refuse(decision('deny', 'URI_TOO_LONG', facts.target.slice(0, 64) + '…', `request target of ${facts.target.length} characters exceeds the limit of ${MAX_TARGET_LENGTH}`, { key: 'url' }), trace);
+  }
+  // `OPTIONS *` asks about the server as a whole (RFC 9110 §9.3.7); Apache answers 200.
+  if (facts.target === '*' && facts.method === 'OPTIONS') {
+    trace?.push({ check: 'url', detail: 'asterisk-form: the server as a whole', decided: true });
+    const d = decision('options', 'OPTIONS', '*', 'OPTIONS * (the server as a whole)');
+    if (trace) d.trace = trace;
+    return { done: true, decision: d };
+  }
   const url = parseRequestTarget(facts.target);
   if (!url.ok) {
     const messages = {
@@ -80,10 +102,10 @@ export function preflight(facts: RequestFacts, config: Config, wantTrace = false
   if (eff.ipDeny.size > 0 || eff.ipAllow.size > 0) {
     const denied = addr ? eff.ipDeny.find(addr) : undefined;
     if (denied !== undefined) {
-      return refuse(decision('deny', 'IP_DENIED', url.path, `client ${client.client} denied by server configuration: matches ${eff.source.ipDeny} ${denied}`, { key: eff.source.ipDeny, cidr: denied, client: client.client }), trace, eff);
+      return refuse(decision('deny', 'IP_DENIED', url.path, `client ${client.client} denied by server configuration: matches ${eff.source.ipDeny} ${denied}`, { key: eff.source.ipDeny, cidr: denied, client: client.client }), trace, eff, client);
     }
     if (eff.ipAllow.size > 0 && (addr === undefined || eff.ipAllow.find(addr) === undefined)) {
-      return refuse(decision('deny', 'IP_NOT_ALLOWED', url.path, `client ${client.client} denied by server configuration: not in ${eff.source.ipAllow}`, { key: eff.source.ipAllow, client: client.client }), trace, eff);
+      return refuse(decision('deny', 'IP_NOT_ALLOWED', url.path, `client ${client.client} denied by server configuration: not in ${eff.source.ipAllow}`, { key: eff.source.ipAllow, client: client.client }), trace, eff, client);
     }
     trace?.push({ check: 'ip', detail: `${client.client} passes ${eff.source.ipDeny}/${eff.source.ipAllow}` });
   } else trace?.push({ check: 'ip', detail: 'no IP ACL applies' });
@@ -91,15 +113,15 @@ export function preflight(facts: RequestFacts, config: Config, wantTrace = false
   if (eff.access === 'deny') {
     const rule = config.rules.find((r) => `rules[${r.index}].access` === eff.source.access);
     const evidence = rule ? { key: eff.source.access, glob: rule.glob } : { key: eff.source.access };
-    return refuse(decision('deny', 'RULE_DENIED', url.path, `client denied by server configuration: ${eff.source.access} is "deny"${rule ? ` for ${JSON.stringify(rule.glob)}` : ''}`, evidence), trace, eff);
+    return refuse(decision('deny', 'RULE_DENIED', url.path, `client denied by server configuration: ${eff.source.access} is "deny"${rule ? ` for ${JSON.stringify(rule.glob)}` : ''}`, evidence), trace, eff, client);
   }
 
   const dotSegment = url.segments.find((s) => s.startsWith('.'));
   if (dotSegment !== undefined && eff.dotfiles !== 'allow') {
     if (eff.dotfiles === 'deny') {
-      return refuse(decision('deny', 'DOTFILE_DENIED', url.path, `client denied by server configuration: segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "deny"`, { key: eff.source.dotfiles }), trace, eff);
+      return refuse(decision('deny', 'DOTFILE_DENIED', url.path, `client denied by server configuration: segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "deny"`, { key: eff.source.dotfiles }), trace, eff, client);
     }
-    return refuse(decision('notFound', 'DOTFILE_IGNORED', url.path, `segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "ignore"`, { key: eff.source.dotfiles }), trace, eff);
+    return refuse(decision('notFound', 'DOTFILE_IGNORED', url.path, `segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "ignore"`, { key: eff.source.dotfiles }), trace, eff, client);
   }
   trace?.push({ check: 'dotfiles', detail: dotSegment === undefined ? 'no segment starts with "."' : `${eff.source.dotfiles} is "allow"` });
 

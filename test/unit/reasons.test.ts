@@ -1,0 +1,210 @@
+// The reason registry: one entry per cause, codes unique and never reused, names equal to
+// their keys, and every code reachable: each one is produced by at least one row of the
+// decision table below, run through decide() over a fabricated filesystem.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { decide } from '../../src/policy/decide.js';
+import type { FileFacts, FsProbe } from '../../src/fs/probe.js';
+import { mayAccess, R, X, type Creds } from '../../src/policy/perms.js';
+import { REASONS, reasonByCode, type ReasonName } from '../../src/reasons.js';
+import { STATUS_TEXT } from '../../src/http/pages.js';
+
+// ---- a filesystem in memory --------------------------------------------------------------
+type MemNode =
+  | { kind: 'file' | 'dir' | 'fifo'; mode: number; uid?: number; gid?: number }
+  | { kind: 'link'; target: string; uid?: number };
+const TYPE = { file: 0o100000, dir: 0o040000, fifo: 0o010000, link: 0o120000 } as const;
+
+function facts(n: MemNode): FileFacts {
+  const mode = TYPE[n.kind] | (n.kind === 'link' ? 0o777 : n.mode);
+  return { dev: 1, ino: 1, mode, uid: n.uid ?? 0, gid: 'gid' in n ? n.gid ?? 0 : 0, size: 4, mtimeMs: 0, isFile: () => n.kind === 'file', isDirectory: () => n.kind === 'dir', isSymbolicLink: () => n.kind === 'link' };
+}
+
+/** A probe over `nodes` (absolute paths) judging `creds`; `faults` make open() fail with an errno. */
+function memProbe(nodes: Record<string, MemNode>, creds: Creds, faults: Record<string, string> = {}): FsProbe {
+  const all: Record<string, MemNode> = { '/': { kind: 'dir', mode: 0o755 }, ...nodes };
+  const lookup = (p: string, followLast: boolean, depth = 0): { real: string; node: MemNode } | string => {
+    const parts = p.split('/').filter(Boolean);
+    let cur = '/';
+    let node = all['/']!;
+    for (let i = 0; i < parts.length; i++) {
+      if (node.kind !== 'dir') return 'ENOTDIR';
+      if (!mayAccess(facts(node), creds, X)) return 'EACCES';
+      const next = path.posix.join(cur, parts[i]!);
+      const child = all[next];
+      if (!child) return 'ENOENT';
+      if (child.kind === 'link' && (followLast || i < parts.length - 1)) {
+        if (depth >= 8) return 'ELOOP';
+        const r = lookup(path.posix.resolve(cur, child.target), true, depth + 1);
+        if (typeof r === 'string') return r;
+        ({ real: cur, node } = r);
+        continue;
+      }
+      cur = next;
+      node = child;
+    }
+    return { real: cur, node };
+  };
+  const stat = (p: string, follow: boolean): FileFacts | string => {
+    const r = lookup(p, follow);
+    return typeof r === 'string' ? r : facts(r.node);
+  };
+  return {
+    judge: creds,
+    open(p) {
+      if (faults[p]) return faults[p]!;
+      const r = lookup(p, true);
+      if (typeof r === 'string') return r;
+      if (!mayAccess(facts(r.node), creds, R)) return 'EACCES';
+      return { fd: -1, stat: facts(r.node) };
+    },
+    close() {},
+    realpathOf: (_o, p) => {
+      const r = lookup(p, true);
+      return typeof r === 'string' ? r : r.real;
+    },
+    realpath(p) {
+      const r = lookup(p, true);
+      return typeof r === 'string' ? r : r.real;
+    },
+    lstat: (p) => stat(p, false),
+    stat: (p) => stat(p, true),
+    canSearch: (_d, st) => mayAccess(st, creds, X),
+    canRead: (_p, st) => mayAccess(st, creds, R),
+  };
+}
+
+const ROOT = '/kc/www';
+const dir = (mode = 0o755): MemNode => ({ kind: 'dir', mode });
+const file = (mode = 0o644): MemNode => ({ kind: 'file', mode });
+const probe = memProbe(
+  {
+    '/kc': dir(),
+    '/kc/outside.txt': file(),
+    [ROOT]: dir(),
+    [`${ROOT}/hello.txt`]: file(),
+    [`${ROOT}/mode000.txt`]: file(0o000),
+    [`${ROOT}/noexec`]: dir(0o644),
+    [`${ROOT}/noexec/file.txt`]: file(),
+    [`${ROOT}/noread`]: dir(0o711),
+    [`${ROOT}/nolist`]: dir(),
+    [`${ROOT}/list`]: dir(),
+    [`${ROOT}/fifo`]: { kind: 'fifo', mode: 0o644 },
+    [`${ROOT}/link-in.txt`]: { kind: 'link', target: 'hello.txt' },
+    [`${ROOT}/link-out.txt`]: { kind: 'link', target: '/kc/outside.txt' },
+    [`${ROOT}/link-theirs.txt`]: { kind: 'link', target: 'hello.txt', uid: 65534 },
+    [`${ROOT}/link-broken`]: { kind: 'link', target: 'missing' },
+    [`${ROOT}/emfile.txt`]: file(),
+    [`${ROOT}/eio.txt`]: file(),
+  },
+  { uid: 65534, gid: 65534, groups: [] },
+  { [`${ROOT}/emfile.txt`]: 'EMFILE', [`${ROOT}/eio.txt`]: 'EIO' },
+);
+
+interface Row {
+  method?: string;
+  target: string;
+  peer?: string;
+  config?: Record<string, unknown>;
+  reason: ReasonName;
+}
+
+/** The decision table: one row at least for every reason keycard can give. */
+const TABLE: Row[] = [
+  { target: '/hello.txt', reason: 'OK' },
+  { method: 'OPTIONS', target: '/hello.txt', reason: 'OPTIONS' },
+  { method: 'OPTIONS', target: '*', reason: 'OPTIONS' },
+  { target: '/%zz', reason: 'BAD_ESCAPE' },
+  { target: '/../etc/passwd', reason: 'PATH_ABOVE_ROOT' },
+  { target: '/a%2fb', reason: 'ENCODED_SLASH' },
+  { target: '/hello.txt%00', reason: 'ENCODED_SLASH' },
+  { target: 'hello.txt', reason: 'BAD_REQUEST_TARGET' },
+  { method: 'DELETE', target: '/hello.txt', reason: 'METHOD_NOT_ALLOWED' },
+  { method: 'FOO', target: '/hello.txt', reason: 'METHOD_NOT_IMPLEMENTED' },
+  { target: '/' + 'a'.repeat(9000), reason: 'URI_TOO_LONG' },
+  { target: '/%c0%ae', reason: 'NOT_UTF8' },
+  { target: '/hello.txt', config: { ip: { deny: ['127.0.0.0/8'] } }, reason: 'IP_DENIED' },
+  { target: '/hello.txt', config: { ip: { allow: ['10.0.0.0/8'] } }, reason: 'IP_NOT_ALLOWED' },
+  { target: '/hello.txt', peer: '::ffff:10.1.2.3', config: { ip: { allow: ['10.0.0.0/8'] } }, reason: 'OK' },
+  { target: '/nolist/x', config: { rules: [{ path: '/nolist/**', access: 'deny' }] }, reason: 'RULE_DENIED' },
+  { target: '/.env', reason: 'DOTFILE_DENIED' },
+  { target: '/.env', config: { dotfiles: 'ignore' }, reason: 'DOTFILE_IGNORED' },
+  { target: '/missing', reason: 'NOT_FOUND' },
+  { target: '/noexec/file.txt', reason: 'SEARCH_PERMISSION' },
+  { target: '/mode000.txt', reason: 'FILE_PERMISSION' },
+  { target: '/link-in.txt', config: { symlinks: 'deny' }, reason: 'SYMLINK_DENIED' },
+  { target: '/link-theirs.txt', config: { symlinks: 'owner-match' }, reason: 'SYMLINK_OWNER_MISMATCH' },
+  { target: '/link-out.txt', reason: 'SYMLINK_ESCAPES_ROOT' },
+  { target: '/link-broken', config: { symlinks: 'follow' }, reason: 'SYMLINK_BROKEN' },
+  { target: '/hello.txt/extra', reason: 'PATH_INFO' },
+  { target: '/fifo', reason: 'NOT_REGULAR_FILE' },
+  { target: '/nolist', reason: 'DIRECTORY_REDIRECT' },
+  { target: '/nolist/', reason: 'DIRECTORY_NO_INDEX' },
+  { target: '/noread/', config: { listing: true }, reason: 'DIRECTORY_UNREADABLE' },
+  { target: '/list/', config: { rules: [{ path: '/list/**', listing: true }] }, reason: 'LISTING' },
+  { target: '/eio.txt', reason: 'INTERNAL' },
+  { target: '/emfile.txt', reason: 'RESOURCES_EXHAUSTED' },
+];
+
+function run(row: Row) {
+  const loaded = loadConfig({ raw: { root: ROOT, ...row.config }, env: {}, rootMayBeMissing: true });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  return decide({ method: row.method ?? 'GET', target: row.target, peer: row.peer ?? '127.0.0.1', forwardedFor: undefined }, loaded.config, probe).decision;
+}
+
+describe('the decision table', () => {
+  it.each(TABLE.map((row) => [`${row.method ?? 'GET'} ${row.target.slice(0, 40)}${row.config ? ' ' + JSON.stringify(row.config) : ''}`, row] as const))('%s', (_name, row) => {
+    const d = run(row);
+    expect(d.reason).toBe(row.reason);
+    expect(d.code).toBe(REASONS[row.reason].code);
+    expect(d.status).toBe(REASONS[row.reason].status);
+  });
+
+  it('produces every reason in the registry', () => {
+    const produced = new Set(TABLE.map((row) => run(row).reason));
+    const missing = (Object.keys(REASONS) as ReasonName[]).filter((name) => !produced.has(name));
+    expect(missing).toEqual([]);
+  });
+});
+
+describe('the registry', () => {
+  const entries = Object.entries(REASONS);
+
+  it('codes are unique and shaped KCnnn', () => {
+    const codes = entries.map(([, r]) => r.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    for (const code of codes) expect(code).toMatch(/^KC\d{3}$/);
+  });
+
+  it('each name is its key', () => {
+    for (const [key, r] of entries) expect(r.name).toBe(key);
+  });
+
+  it('reasonByCode finds each entry', () => {
+    for (const [, r] of entries) expect(reasonByCode(r.code)).toBe(r);
+    expect(reasonByCode('KC999')).toBeUndefined();
+  });
+
+  it('the hundreds digit is the pipeline stage', () => {
+    const stage: Record<string, RegExp> = { '0': /^(OK|OPTIONS)$/, '1': /METHOD|ESCAPE|ROOT|SLASH|TARGET|URI|UTF8/, '2': /^IP_/, '3': /^(RULE|DOTFILE)_/, '4': /FOUND|PERMISSION|SYMLINK|PATH_INFO|REGULAR/, '5': /DIRECTORY|LISTING/, '9': /INTERNAL|RESOURCES/ };
+    for (const [key, r] of entries) expect(key).toMatch(stage[r.code[2]!]!);
+  });
+
+  it('every status has a status line, and every refusal a hint', () => {
+    for (const [, r] of entries) {
+      expect(STATUS_TEXT[r.status] ?? (r.status === 200 ? 'OK' : undefined)).toBeDefined();
+      if (r.status >= 400) expect(r.hint.length).toBeGreaterThan(0);
+      expect(r.summary).toMatch(/\.$/);
+    }
+  });
+
+  it('Apache tags are AHnnnnn', () => {
+    for (const [, r] of entries) if (r.apache !== undefined) expect(r.apache).toMatch(/^AH\d{5}$/);
+  });
+
+  it('is frozen', () => {
+    expect(Object.isFrozen(REASONS)).toBe(true);
+    expect(Object.isFrozen(REASONS.OK)).toBe(true);
+  });
+});
