@@ -27,6 +27,8 @@ export const REASONS = Object.freeze({
   OK: reason('KC000', 'OK', 200, 'The resource was served.', ''),
   OPTIONS: reason('KC001', 'OPTIONS', 200, 'OPTIONS answered with the allowed methods.', ''),
 
+  CORS_PREFLIGHT: reason('KC002', 'CORS_PREFLIGHT', 204, 'A CORS preflight was answered: origin, method and headers are allowed.', ''),
+
   BAD_ESCAPE: reason('KC100', 'BAD_ESCAPE', 400, 'The URL path has a malformed percent-escape.', 'Escape "%" as %25 in the URL.', 'AH10244'),
   PATH_ABOVE_ROOT: reason('KC101', 'PATH_ABOVE_ROOT', 400, 'A ".." segment climbs above the document root.', 'Remove the ".." segments from the URL.', 'AH10244'),
   ENCODED_SLASH: reason('KC102', 'ENCODED_SLASH', 404, 'The URL path contains an encoded "/" (%2F) or NUL (%00).', 'Use a literal "/" between segments; names cannot contain "/" or NUL.', 'AH00026'),
@@ -39,9 +41,21 @@ export const REASONS = Object.freeze({
   IP_DENIED: reason('KC200', 'IP_DENIED', 403, 'The client address matches ip.deny.', 'Remove the address from ip.deny (deny always wins over allow).', 'AH01630'),
   IP_NOT_ALLOWED: reason('KC201', 'IP_NOT_ALLOWED', 403, 'ip.allow is set and the client address matches none of it.', 'Add the client address or its network to ip.allow.', 'AH01630'),
 
+  BANNED: reason('KC202', 'BANNED', 403, 'The client address is suspended in the bans file.', 'Remove the address from the bans file, or wait for its expiry.', 'AH01630'),
+  AUTH_REQUIRED: reason('KC210', 'AUTH_REQUIRED', 401, 'The path requires authentication and the request carried no Basic credentials.', 'Send credentials (Authorization: Basic).', 'AH01614'),
+  AUTH_FAILED: reason('KC211', 'AUTH_FAILED', 401, 'The user name or password is wrong.', 'Check the user and password against the rule\'s password file.', 'AH01617'),
+  AUTH_FORBIDDEN: reason('KC212', 'AUTH_FORBIDDEN', 403, 'The user is authenticated, but the rule\'s require list does not admit them.', 'Add the user, or a group they are in, to the rule\'s auth.require.', 'AH01630'),
+  AUTH_RATE_LIMITED: reason('KC213', 'AUTH_RATE_LIMITED', 429, 'Too many failed logins from this address; try again later.', 'Wait for Retry-After seconds.'),
+
   RULE_DENIED: reason('KC300', 'RULE_DENIED', 403, 'A path rule denies access.', 'Change or remove the rule with access: "deny".', 'AH01630'),
   DOTFILE_DENIED: reason('KC301', 'DOTFILE_DENIED', 403, 'A path segment starts with "." and dotfiles is "deny".', 'Set dotfiles to "allow" for this path (a rule), or rename the file.', 'AH01630'),
   DOTFILE_IGNORED: reason('KC302', 'DOTFILE_IGNORED', 404, 'A path segment starts with "." and dotfiles is "ignore".', 'Set dotfiles to "allow" for this path (a rule), or rename the file.'),
+
+  FILTER_METHOD: reason('KC310', 'FILTER_METHOD', 403, 'A request filter refuses this method.', 'Change the rule\'s filter.methods.'),
+  FILTER_USER_AGENT: reason('KC311', 'FILTER_USER_AGENT', 403, 'A request filter refuses this User-Agent.', 'Change the rule\'s filter.userAgents.'),
+  FILTER_HEADER: reason('KC312', 'FILTER_HEADER', 403, 'A request filter refuses a header of this request.', 'Change the rule\'s filter.headers.'),
+  FILTER_QUERY: reason('KC313', 'FILTER_QUERY', 403, 'A request filter refuses this query string.', 'Change the rule\'s filter.query.'),
+  CORS_DENIED: reason('KC320', 'CORS_DENIED', 403, 'A CORS preflight asked for an origin, method or header the rule does not allow.', 'Add it to the rule\'s cors.origins, cors.methods or cors.headers.'),
 
   NOT_FOUND: reason('KC400', 'NOT_FOUND', 404, 'No file or directory exists at the mapped path.', 'Check the URL, or create the file.', 'AH00128'),
   SEARCH_PERMISSION: reason('KC401', 'SEARCH_PERMISSION', 403, 'A directory on the path lacks search (x) permission for the server.', 'Grant search permission on the directory (chmod o+x, or a group the server is in).', 'AH00035'),

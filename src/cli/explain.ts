@@ -11,6 +11,7 @@ import { STATUS_TEXT } from '../http/pages.js';
 import { EXIT, parse, UsageError } from './args.js';
 import { chooseJudge } from './judge.js';
 import { hintFor } from './hint.js';
+import { AuthVerifier } from '../auth/verifier.js';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -44,12 +45,15 @@ export async function run(argv: string[]): Promise<number> {
   const target = positionals[0];
   if (target === undefined || positionals.length > 1) throw new UsageError('explain takes one URL path, e.g. keycard explain /private/report.pdf');
   const method = ((values.method as string | undefined) ?? 'GET').toUpperCase();
-  let forwardedFor: string | undefined;
+  const headers: Record<string, string> = {};
   for (const h of (values.header as string[] | undefined) ?? []) {
     const i = h.indexOf(':');
     if (i < 1) throw new UsageError(`--header ${JSON.stringify(h)} is not "Name: value"`);
-    if (h.slice(0, i).trim().toLowerCase() === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${h.slice(i + 1).trim()}` : h.slice(i + 1).trim();
+    const name = h.slice(0, i).trim().toLowerCase();
+    const value = h.slice(i + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
+  const forwardedFor = headers['x-forwarded-for'];
   const loaded = loadConfig({ file: values.config as string | undefined });
   if (!loaded.ok) {
     process.stderr.write(formatConfigErrors(loaded.errors, values.config as string | undefined) + '\n');
@@ -58,7 +62,14 @@ export async function run(argv: string[]): Promise<number> {
   const config = loaded.config;
   const judge = chooseJudge(config, values.as as string | undefined);
   const peer = (values.ip as string | undefined) ?? '127.0.0.1';
-  const decided = decide({ method, target, peer, forwardedFor }, config, judge.probe, true);
+  const facts = { method, target, peer, forwardedFor, headers };
+  const verifier = new AuthVerifier();
+  let decided = decide(facts, config, judge.probe, true, verifier);
+  if (decided.authPending) {
+    const p = decided.authPending;
+    await verifier.verify(p.file, p.user, p.password);
+    decided = decide(facts, config, judge.probe, true, verifier);
+  }
   if (decided.file) judge.probe.close(decided.file.opened.fd);
   const d = decided.decision;
   enrich(d);
@@ -66,7 +77,8 @@ export async function run(argv: string[]): Promise<number> {
   const status = visibleStatus(d);
 
   if (values.json) {
-    const out = { request: { method, target, ip: peer, forwardedFor: forwardedFor ?? null }, judgedAs: judge.label, config: config.file ?? null, root: config.root, decision: d, status, hint: hint || null };
+    const shown = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, k === 'authorization' ? '(hidden)' : v]));
+    const out = { request: { method, target, ip: peer, headers: shown }, judgedAs: judge.label, config: config.file ?? null, root: config.root, decision: d, status, hint: hint || null };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
     const lines: string[] = [];

@@ -7,6 +7,10 @@ import * as z from 'zod';
 import { minimatch } from 'minimatch';
 import { configSchema, ruleSchema, type ConfigData, type DotfilesPolicy, type SymlinkPolicy } from './schema.js';
 import { CidrList } from '../policy/ip.js';
+import { compileFilter, type CompiledFilter } from '../policy/filters.js';
+import type { CorsPolicy } from '../policy/cors.js';
+import { loadGroupFile, loadPasswordFile } from '../auth/htpasswd.js';
+import { BanList } from '../auth/bans.js';
 
 export interface ConfigError {
   /** The key the problem concerns, e.g. `rules[2].dotfiles`; `(file)` for the file itself. */
@@ -27,6 +31,19 @@ export interface CompiledRule {
   readonly hide?: boolean;
   readonly cacheControl?: string;
   readonly headers?: Readonly<Record<string, string>>;
+  readonly auth?: CompiledAuth;
+  readonly cors?: CorsPolicy;
+  readonly filter?: CompiledFilter;
+}
+
+export interface CompiledAuth {
+  readonly realm: string;
+  /** Absolute paths: the files are re-read when they change. */
+  readonly users: string;
+  readonly groups: string | undefined;
+  readonly require: readonly ({ kind: 'valid-user' } | { kind: 'user' | 'group'; names: readonly string[] })[];
+  /** `rules[i].auth`, for traces and logs. */
+  readonly key: string;
 }
 
 export interface Config {
@@ -39,6 +56,7 @@ export interface Config {
   readonly ipDeny: CidrList;
   readonly trustProxy: CidrList;
   readonly rules: readonly CompiledRule[];
+  readonly bans?: BanList | undefined;
 }
 
 export interface Overrides {
@@ -197,6 +215,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   if (errors.length) return { ok: false, errors };
   const data = parsed.data;
 
+  const configDir = file !== undefined ? path.dirname(file) : cwd;
   const rootBase = overrides.root !== undefined ? cwd : file !== undefined ? path.dirname(file) : cwd;
   const rootWanted = path.resolve(rootBase, overrides.root ?? data.root);
   let root = rootWanted;
@@ -229,8 +248,34 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     if (r.hide !== undefined) rule.hide = r.hide;
     if (r.cacheControl !== undefined) rule.cacheControl = r.cacheControl;
     if (r.headers !== undefined) rule.headers = r.headers;
+    if (r.auth !== undefined) {
+      const users = path.resolve(configDir, r.auth.users);
+      const groups = r.auth.groups !== undefined ? path.resolve(configDir, r.auth.groups) : undefined;
+      try {
+        loadPasswordFile(users);
+        if (groups !== undefined) loadGroupFile(groups);
+      } catch (err) {
+        errors.push({ path: `rules[${index}].auth`, message: (err as Error).message });
+      }
+      const require = r.auth.require.map((line) => {
+        const [kind, ...names] = line.split(' ');
+        return kind === 'valid-user' ? { kind: 'valid-user' as const } : { kind: kind as 'user' | 'group', names };
+      });
+      if (groups === undefined && require.some((q) => q.kind === 'group')) errors.push({ path: `rules[${index}].auth.require`, message: '"group" needs auth.groups (an htgroup file)' });
+      rule.auth = { realm: r.auth.realm, users, groups, require, key: `rules[${index}].auth` };
+    }
+    if (r.cors !== undefined) rule.cors = r.cors;
+    if (r.filter !== undefined) rule.filter = compileFilter(r.filter);
     rules.push(rule);
   });
+  let bans: BanList | undefined;
+  if (data.bans !== undefined) {
+    try {
+      bans = new BanList(path.resolve(configDir, data.bans));
+    } catch (err) {
+      errors.push({ path: 'bans', message: (err as Error).message });
+    }
+  }
   if (errors.length) return { ok: false, errors };
 
   const config: Config = {
@@ -241,6 +286,7 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     ipDeny: new CidrList(data.ip.deny),
     trustProxy: new CidrList(data.trustProxy),
     rules: deepFreeze(rules),
+    bans,
   };
   return { ok: true, config: Object.freeze(config) };
 }

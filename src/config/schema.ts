@@ -49,6 +49,32 @@ const ipLists = z.strictObject({
 const headerValue = z.string().refine((s) => !/[\r\n\0]/.test(s), { error: 'header values cannot contain CR, LF or NUL' });
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'not a valid header name' });
 
+const requireLine = z.string().regex(/^(valid-user|user( [^\s]+)+|group( [^\s]+)+)$/, { error: 'expected "valid-user", "user NAME…" or "group NAME…"' });
+
+export const authSchema = z.strictObject({
+  realm: z.string().min(1).refine((s) => !/["\\\r\n]/.test(s), { error: 'a realm cannot contain quotes, backslashes or line breaks' }),
+  users: z.string().min(1).describe('An Apache htpasswd file (bcrypt, $apr1$ or {SHA}), relative to the config file.'),
+  groups: z.string().min(1).optional().describe('An Apache htgroup file, relative to the config file.'),
+  require: z.array(requireLine).min(1).default(['valid-user']).describe('Any line admits: valid-user, user NAME…, group NAME….'),
+});
+
+export const corsSchema = z
+  .strictObject({
+    origins: z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, { error: 'an origin is "*" or scheme://host[:port]' })).min(1),
+    methods: z.array(z.string().regex(/^[A-Za-z]+$/)).default(['GET', 'HEAD']),
+    headers: z.array(headerName).default([]),
+    credentials: z.boolean().default(false),
+    maxAge: z.int().min(0).max(86400).optional(),
+  })
+  .refine((c) => !(c.credentials && c.origins.includes('*')), { error: 'credentials: true cannot be combined with origins "*" (browsers refuse it)', path: ['credentials'] });
+
+export const filterSchema = z.strictObject({
+  methods: z.array(z.string().regex(/^[A-Za-z-]+$/)).optional(),
+  userAgents: z.array(z.string().max(512)).optional().describe('Wildcards (* and ?), case-insensitive.'),
+  headers: z.record(headerName, z.string().max(512)).optional().describe('Header name → wildcard for its value ("*": present at all).'),
+  query: z.array(z.string().max(512)).optional().describe('Wildcards matched against the raw query string.'),
+});
+
 export const ruleSchema = z.strictObject({
   path: z.string().min(1).max(1024).describe('A glob (minimatch, dot files included) matched against the decoded, canonical URL path.'),
   listing: z.boolean().optional(),
@@ -59,9 +85,12 @@ export const ruleSchema = z.strictObject({
   hide: z.boolean().optional().describe('Answer 404 wherever the answer would be 403.'),
   cacheControl: headerValue.optional().describe('Cache-Control for successful responses under the path.'),
   headers: z.record(headerName, headerValue).optional().describe('Extra response headers for successful responses under the path.'),
+  auth: authSchema.optional(),
+  cors: corsSchema.optional(),
+  filter: filterSchema.optional(),
 });
 
-const statusKey = z.enum(['400', '403', '404', '405', '500', '501', '503']);
+const statusKey = z.enum(['400', '401', '403', '404', '405', '429', '500', '501', '503']);
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
@@ -78,6 +107,7 @@ export const configSchema = z.strictObject({
   hideForbidden: z.boolean().default(false),
   errorPages: z.partialRecord(statusKey, z.string().min(1)).default({}),
   trustProxy: z.array(cidr).default([]),
+  bans: z.string().min(1).optional().describe('A file of suspended addresses/CIDRs, optional ISO 8601 expiry per line; re-read when it changes.'),
   user: z.string().min(1).optional(),
   group: z.string().min(1).optional(),
   accessLog: z.boolean().default(true).describe('Combined Log Format lines on stdout.'),

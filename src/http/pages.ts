@@ -7,6 +7,7 @@ import { REASONS, type ReasonName } from '../reasons.js';
 const DOCTYPE = '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd">';
 
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  204: 'No Content',
   301: 'Moved Permanently',
   400: 'Bad Request',
   401: 'Unauthorized',
@@ -35,6 +36,10 @@ function paragraph(status: number, method: string, location: string | undefined)
       return `<p>The document has moved <a href="${escapeHtml(location ?? '/')}">here</a>.</p>\n`;
     case 400:
       return '<p>Your browser sent a request that this server could not understand.<br />\n</p>\n';
+    case 401:
+      return "<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>\n";
+    case 429:
+      return '<p>The user has sent too many requests\nin a given amount of time.</p>\n';
     case 403:
       return "<p>You don't have permission to access this resource.</p>\n";
     case 404:

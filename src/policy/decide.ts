@@ -14,7 +14,7 @@ import type { Config } from '../config/load.js';
 import { decision, type Decision, type TraceStep } from '../decision.js';
 import type { FsProbe } from '../fs/probe.js';
 import type { ReasonName } from '../reasons.js';
-import { methodClass, preflight, type MethodClass, type RequestFacts } from './request.js';
+import { methodClass, preflight, type AuthPending, type AuthState, type MethodClass, type RequestFacts } from './request.js';
 import { resolve, type Resolution } from './resolve.js';
 import type { Effective } from './effective.js';
 
@@ -29,6 +29,10 @@ const WALK_STAGE: ReadonlySet<ReasonName> = new Set<ReasonName>([
 export interface Decided extends Resolution {
   effective?: Effective;
   client?: string;
+  /** Response headers the policy adds: CORS, WWW-Authenticate, Retry-After. */
+  headers?: Record<string, string>;
+  /** Credentials to verify (await, then decide again); never part of the Decision. */
+  authPending?: AuthPending;
 }
 
 function mask(d: Decision, eff: Effective): void {
@@ -62,13 +66,15 @@ function unmaskForMethod(d: Decision, method: string, cls: MethodClass, trace: T
   return m;
 }
 
-export function decide(facts: RequestFacts, config: Config, probe: FsProbe, wantTrace = false): Decided {
+export function decide(facts: RequestFacts, config: Config, probe: FsProbe, wantTrace = false, auth?: AuthState): Decided {
   const cls = methodClass(facts.method);
-  const pre = preflight(facts, config, wantTrace);
+  const pre = preflight(facts, config, wantTrace, auth);
   if (pre.done) {
     const out: Decided = { decision: unmaskForMethod(pre.decision, facts.method, cls, pre.decision.trace) };
     if (pre.effective) out.effective = pre.effective;
     if (pre.client) out.client = pre.client.client;
+    if (pre.headers) out.headers = pre.headers;
+    if (pre.authPending) out.authPending = pre.authPending;
     return out;
   }
   const res = resolve({
@@ -98,5 +104,6 @@ export function decide(facts: RequestFacts, config: Config, probe: FsProbe, want
   out.decision = unmaskForMethod(out.decision, facts.method, cls, pre.trace);
   out.effective = pre.effective;
   out.client = pre.client.client;
+  if (pre.headers) out.headers = pre.headers;
   return out;
 }

@@ -4,6 +4,9 @@
 import type { CompiledRule, Config } from '../config/load.js';
 import type { DotfilesPolicy, SymlinkPolicy } from '../config/schema.js';
 import type { CidrList } from './ip.js';
+import type { CompiledAuth } from '../config/load.js';
+import type { CorsPolicy } from './cors.js';
+import type { CompiledFilter } from './filters.js';
 
 export interface Effective {
   listing: boolean;
@@ -16,8 +19,12 @@ export interface Effective {
   cacheControl: string | undefined;
   headers: Readonly<Record<string, string>>[];
   matched: readonly CompiledRule[];
+  auth: CompiledAuth | undefined;
+  cors: CorsPolicy | undefined;
+  /** Every matching rule's filter applies (filters only ever add refusals). */
+  filters: readonly { key: string; filter: CompiledFilter }[];
   /** Which key set each setting: `listing` → `rules[3]` or `listing`. */
-  source: Record<'listing' | 'dotfiles' | 'symlinks' | 'ipAllow' | 'ipDeny' | 'access' | 'hide' | 'cacheControl', string>;
+  source: Record<'listing' | 'dotfiles' | 'symlinks' | 'ipAllow' | 'ipDeny' | 'access' | 'hide' | 'cacheControl' | 'cors', string>;
 }
 
 const NO_RULES: readonly CompiledRule[] = Object.freeze([]);
@@ -44,7 +51,10 @@ export function effectiveFor(config: Config, path: string): Effective {
     cacheControl: d.cacheControl,
     headers: Object.keys(d.headers).length ? [d.headers] : [],
     matched: NO_RULES,
-    source: { listing: 'listing', dotfiles: 'dotfiles', symlinks: 'symlinks', ipAllow: 'ip.allow', ipDeny: 'ip.deny', access: 'access', hide: 'hideForbidden', cacheControl: 'cacheControl' },
+    auth: undefined,
+    cors: undefined,
+    filters: [],
+    source: { listing: 'listing', dotfiles: 'dotfiles', symlinks: 'symlinks', ipAllow: 'ip.allow', ipDeny: 'ip.deny', access: 'access', hide: 'hideForbidden', cacheControl: 'cacheControl', cors: 'cors' },
   };
   if (config.rules.length === 0) return eff;
   const matched: CompiledRule[] = [];
@@ -62,6 +72,9 @@ export function effectiveFor(config: Config, path: string): Effective {
     if (rule.hide === true) [eff.hide, eff.source.hide] = [true, `${key}.hide`];
     if (rule.cacheControl !== undefined) [eff.cacheControl, eff.source.cacheControl] = [rule.cacheControl, `${key}.cacheControl`];
     if (rule.headers !== undefined) eff.headers = [...eff.headers, rule.headers];
+    if (rule.auth !== undefined) eff.auth = rule.auth;
+    if (rule.cors !== undefined) [eff.cors, eff.source.cors] = [rule.cors, `${key}.cors`];
+    if (rule.filter !== undefined) eff.filters = [...eff.filters, { key: `${key}.filter`, filter: rule.filter }];
   }
   eff.matched = matched;
   return eff;

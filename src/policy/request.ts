@@ -6,9 +6,13 @@
 // 404, because access control runs before any existence check, and so existence never leaks.
 import type { Config } from '../config/load.js';
 import { decision, type Decision, type TraceStep } from '../decision.js';
+import type { ReasonName } from '../reasons.js';
 import { effectiveFor, type Effective } from './effective.js';
 import { clientAddress, parseAddr, type ClientAddress } from './ip.js';
 import { parseRequestTarget } from './url.js';
+import { evaluateFilter } from './filters.js';
+import { evaluateCors } from './cors.js';
+import { parseBasic } from './basic.js';
 
 export interface RequestFacts {
   method: string;
@@ -18,6 +22,24 @@ export interface RequestFacts {
   peer: string;
   /** X-Forwarded-For, if present (joined when repeated). */
   forwardedFor: string | undefined;
+  /** The request headers (lower-case names), for filters, CORS and authentication. */
+  headers?: Readonly<Record<string, string | string[] | undefined>> | undefined;
+}
+
+/** Credentials seen by the auth check and not yet verified: the caller awaits verify() and decides again. */
+export interface AuthPending {
+  file: string;
+  user: string;
+  password: string;
+  client: string;
+}
+
+/** What the auth check needs from the running server: cached verdicts and failure counts. */
+export interface AuthState {
+  lookup(file: string, user: string, password: string): boolean | undefined;
+  groupsOf(file: string, user: string): ReadonlySet<string>;
+  recordFailure(client: string): void;
+  retryAfter(client: string): number | undefined;
 }
 
 /**
@@ -41,12 +63,21 @@ export function methodClass(method: string): MethodClass {
 }
 
 export type Preflight =
-  | { done: true; decision: Decision; effective?: Effective; client?: ClientAddress }
-  | { done: false; segments: string[]; trailingSlash: boolean; path: string; query: string; effective: Effective; client: ClientAddress; trace: TraceStep[] | undefined };
+  | { done: true; decision: Decision; effective?: Effective; client?: ClientAddress; headers?: Record<string, string>; authPending?: AuthPending }
+  | { done: false; segments: string[]; trailingSlash: boolean; path: string; query: string; effective: Effective; client: ClientAddress; trace: TraceStep[] | undefined; headers: Record<string, string> | undefined };
+
+/** The trace label of the check that produced each stage-one refusal. */
+const STAGE_OF: Partial<Record<ReasonName, string>> = {
+  URI_TOO_LONG: 'url', BAD_ESCAPE: 'url', PATH_ABOVE_ROOT: 'url', ENCODED_SLASH: 'url', BAD_REQUEST_TARGET: 'url', NOT_UTF8: 'url',
+  BANNED: 'bans', IP_DENIED: 'ip', IP_NOT_ALLOWED: 'ip', RULE_DENIED: 'access',
+  FILTER_METHOD: 'filter', FILTER_USER_AGENT: 'filter', FILTER_HEADER: 'filter', FILTER_QUERY: 'filter',
+  DOTFILE_DENIED: 'dotfiles', DOTFILE_IGNORED: 'dotfiles', CORS_DENIED: 'cors',
+  AUTH_REQUIRED: 'auth', AUTH_FAILED: 'auth', AUTH_FORBIDDEN: 'auth', AUTH_RATE_LIMITED: 'auth',
+};
 
 function refuse(d: Decision, trace: TraceStep[] | undefined, eff?: Effective, client?: ClientAddress): Preflight {
   if (trace) {
-    trace.push({ check: d.reason === 'DOTFILE_DENIED' || d.reason === 'DOTFILE_IGNORED' ? 'dotfiles' : 'decision', detail: d.message, decided: true });
+    trace.push({ check: STAGE_OF[d.reason] ?? 'decision', detail: d.message, decided: true });
     d.trace = trace;
   }
   if (eff?.hide && d.status === 403) {
@@ -59,7 +90,12 @@ function refuse(d: Decision, trace: TraceStep[] | undefined, eff?: Effective, cl
   return out;
 }
 
-export function preflight(facts: RequestFacts, config: Config, wantTrace = false): Preflight {
+function header(facts: RequestFacts, name: string): string | undefined {
+  const v = facts.headers?.[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+export function preflight(facts: RequestFacts, config: Config, wantTrace = false, auth?: AuthState): Preflight {
   const trace: TraceStep[] | undefined = wantTrace ? [] : undefined;
   trace?.push({ check: 'method', detail: `${facts.method} (${methodClass(facts.method)})` });
 
@@ -99,6 +135,13 @@ export function preflight(facts: RequestFacts, config: Config, wantTrace = false
   trace?.push({ check: 'client', detail: `${client.client} (${client.via})` });
 
   const addr = parseAddr(client.client);
+  if (config.bans && addr) {
+    const ban = config.bans.find(addr);
+    if (ban) {
+      const until = ban.expires !== undefined ? ` until ${new Date(ban.expires).toISOString()}` : '';
+      return refuse(decision('deny', 'BANNED', url.path, `client ${client.client} is suspended by ${config.bans.file}:${ban.line} (${ban.text})${until}`, { key: 'bans', cidr: ban.text, client: client.client }), trace, eff, client);
+    }
+  }
   if (eff.ipDeny.size > 0 || eff.ipAllow.size > 0) {
     const denied = addr ? eff.ipDeny.find(addr) : undefined;
     if (denied !== undefined) {
@@ -116,6 +159,12 @@ export function preflight(facts: RequestFacts, config: Config, wantTrace = false
     return refuse(decision('deny', 'RULE_DENIED', url.path, `client denied by server configuration: ${eff.source.access} is "deny"${rule ? ` for ${JSON.stringify(rule.glob)}` : ''}`, evidence), trace, eff, client);
   }
 
+  for (const { key, filter } of eff.filters) {
+    const hit = evaluateFilter(filter, { method: facts.method, headers: facts.headers ?? {}, query: url.query });
+    if (hit) return refuse(decision('deny', hit.reason, url.path, `request refused by ${key}: ${hit.detail}`, { key }), trace, eff, client);
+  }
+  if (eff.filters.length) trace?.push({ check: 'filter', detail: `passes ${eff.filters.map((f) => f.key).join(', ')}` });
+
   const dotSegment = url.segments.find((s) => s.startsWith('.'));
   if (dotSegment !== undefined && eff.dotfiles !== 'allow') {
     if (eff.dotfiles === 'deny') {
@@ -125,5 +174,62 @@ export function preflight(facts: RequestFacts, config: Config, wantTrace = false
   }
   trace?.push({ check: 'dotfiles', detail: dotSegment === undefined ? 'no segment starts with "."' : `${eff.source.dotfiles} is "allow"` });
 
-  return { done: false, segments: url.segments, trailingSlash: url.trailingSlash, path: url.path, query: url.query, effective: eff, client, trace };
+  // CORS before authentication: a browser never sends credentials with a preflight.
+  let corsHeaders: Record<string, string> | undefined;
+  if (eff.cors) {
+    const c = evaluateCors(eff.cors, facts.method, header(facts, 'origin'), header(facts, 'access-control-request-method'), header(facts, 'access-control-request-headers'));
+    if (c.kind === 'preflight-denied') {
+      return refuse(decision('deny', 'CORS_DENIED', url.path, `CORS preflight refused by ${eff.source.cors}: ${c.detail}`, { key: eff.source.cors }), trace, eff, client);
+    }
+    if (c.kind === 'preflight') {
+      trace?.push({ check: 'cors', detail: `preflight allowed by ${eff.source.cors}`, decided: true });
+      const d = decision('options', 'CORS_PREFLIGHT', url.path, `CORS preflight allowed by ${eff.source.cors}`, { key: eff.source.cors });
+      if (trace) d.trace = trace;
+      return { done: true, decision: d, effective: eff, client, headers: c.headers };
+    }
+    if (c.kind !== 'none') {
+      corsHeaders = c.headers;
+      trace?.push({ check: 'cors', detail: c.kind === 'actual' ? `origin allowed by ${eff.source.cors}` : `origin not allowed by ${eff.source.cors}: no Access-Control-Allow-Origin (the browser blocks the response)` });
+    }
+  }
+
+  if (eff.auth) {
+    const a = eff.auth;
+    const challenge = { 'WWW-Authenticate': `Basic realm="${a.realm}", charset="UTF-8"` };
+    const limited = auth?.retryAfter(client.client);
+    if (limited !== undefined) {
+      const out = refuse(decision('deny', 'AUTH_RATE_LIMITED', url.path, `too many failed logins from ${client.client}; retry after ${limited} s`, { key: a.key, client: client.client }), trace, eff, client);
+      if (out.done) out.headers = { ...corsHeaders, 'Retry-After': String(limited) };
+      return out;
+    }
+    const creds = parseBasic(header(facts, 'authorization'));
+    if (!creds) {
+      const out = refuse(decision('deny', 'AUTH_REQUIRED', url.path, `${a.key} requires authentication (realm "${a.realm}"); no Basic credentials sent`, { key: a.key }), trace, eff, client);
+      if (out.done) out.headers = { ...corsHeaders, ...challenge };
+      return out;
+    }
+    const known = auth?.lookup(a.users, creds.user, creds.password);
+    if (known === undefined) {
+      // Not verified yet: a safe 401 unless the caller verifies and decides again.
+      const d = decision('deny', 'AUTH_REQUIRED', url.path, `credentials for "${creds.user}" not verified yet`, { key: a.key });
+      return { done: true, decision: d, effective: eff, client, headers: { ...corsHeaders, ...challenge }, authPending: { file: a.users, user: creds.user, password: creds.password, client: client.client } };
+    }
+    if (!known) {
+      auth?.recordFailure(client.client);
+      const out = refuse(decision('deny', 'AUTH_FAILED', url.path, `user "${creds.user}": authentication failure for ${a.key} (wrong user name or password)`, { key: a.key }), trace, eff, client);
+      if (out.done) out.headers = { ...corsHeaders, ...challenge };
+      return out;
+    }
+    const groups = a.groups !== undefined && a.require.some((q) => q.kind === 'group') ? auth!.groupsOf(a.groups, creds.user) : new Set<string>();
+    const admitted = a.require.some((q) => q.kind === 'valid-user' || (q.kind === 'user' && q.names.includes(creds.user)) || (q.kind === 'group' && q.names.some((g) => groups.has(g))));
+    if (!admitted) {
+      const wanted = a.require.map((q) => (q.kind === 'valid-user' ? 'valid-user' : `${q.kind} ${q.names.join(' ')}`)).join(' or ');
+      const out = refuse(decision('deny', 'AUTH_FORBIDDEN', url.path, `user "${creds.user}" is authenticated but not admitted by ${a.key}.require (needs ${wanted})`, { key: a.key }), trace, eff, client);
+      if (out.done && corsHeaders) out.headers = corsHeaders;
+      return out;
+    }
+    trace?.push({ check: 'auth', detail: `user "${creds.user}" admitted by ${a.key}` });
+  }
+
+  return { done: false, segments: url.segments, trailingSlash: url.trailingSlash, path: url.path, query: url.query, effective: eff, client, trace, headers: corsHeaders };
 }

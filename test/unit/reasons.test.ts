@@ -1,8 +1,11 @@
 // The reason registry: one entry per cause, codes unique and never reused, names equal to
 // their keys, and every code reachable: each one is produced by at least one row of the
 // decision table below, run through decide() over a fabricated filesystem.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AuthState } from '../../src/policy/request.js';
 import { loadConfig } from '../../src/config/load.js';
 import { decide } from '../../src/policy/decide.js';
 import type { FileFacts, FsProbe } from '../../src/fs/probe.js';
@@ -102,11 +105,30 @@ const probe = memProbe(
   { [`${ROOT}/emfile.txt`]: 'EMFILE', [`${ROOT}/eio.txt`]: 'EIO' },
 );
 
+// Files the auth and bans rows point at; loadConfig checks them when it compiles the rules.
+const FILES = mkdtempSync(path.join(os.tmpdir(), 'keycard-reasons-'));
+const HTPASSWD = path.join(FILES, 'htpasswd');
+const BANS = path.join(FILES, 'bans');
+writeFileSync(HTPASSWD, 'alice:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=\n');
+writeFileSync(BANS, '127.0.0.0/8\n');
+afterAll(() => rmSync(FILES, { recursive: true, force: true }));
+
+const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+const authRule = (require: string[]) => ({ rules: [{ path: '/**', auth: { realm: 'Staff', users: HTPASSWD, require } }] });
+const cors = { rules: [{ path: '/**', cors: { origins: ['https://app.example'] } }] };
+
+/** Stands in for the running server's verifier: every credential checks out as `verdict`. */
+function authState(verdict: boolean, limited?: number): AuthState {
+  return { lookup: () => verdict, groupsOf: () => new Set(), recordFailure: () => {}, retryAfter: () => limited };
+}
+
 interface Row {
   method?: string;
   target: string;
   peer?: string;
   config?: Record<string, unknown>;
+  headers?: Record<string, string>;
+  auth?: AuthState;
   reason: ReasonName;
 }
 
@@ -144,13 +166,25 @@ const TABLE: Row[] = [
   { target: '/noread/', config: { listing: true }, reason: 'DIRECTORY_UNREADABLE' },
   { target: '/list/', config: { rules: [{ path: '/list/**', listing: true }] }, reason: 'LISTING' },
   { target: '/eio.txt', reason: 'INTERNAL' },
+  { target: '/hello.txt', config: { bans: BANS }, reason: 'BANNED' },
+  { target: '/hello.txt', config: authRule(['valid-user']), reason: 'AUTH_REQUIRED' },
+  { target: '/hello.txt', config: authRule(['valid-user']), headers: { authorization: basic('alice', 'nope') }, auth: authState(false), reason: 'AUTH_FAILED' },
+  { target: '/hello.txt', config: authRule(['user bob']), headers: { authorization: basic('alice', 'pw') }, auth: authState(true), reason: 'AUTH_FORBIDDEN' },
+  { target: '/hello.txt', config: authRule(['user alice']), headers: { authorization: basic('alice', 'pw') }, auth: authState(true), reason: 'OK' },
+  { target: '/hello.txt', config: authRule(['valid-user']), headers: { authorization: basic('alice', 'pw') }, auth: authState(false, 30), reason: 'AUTH_RATE_LIMITED' },
+  { method: 'POST', target: '/hello.txt', config: { rules: [{ path: '/**', filter: { methods: ['POST'] } }] }, reason: 'FILTER_METHOD' },
+  { target: '/hello.txt', config: { rules: [{ path: '/**', filter: { userAgents: ['*sqlmap*'] } }] }, headers: { 'user-agent': 'sqlmap/1.7' }, reason: 'FILTER_USER_AGENT' },
+  { target: '/hello.txt', config: { rules: [{ path: '/**', filter: { headers: { 'X-Debug': '*' } } }] }, headers: { 'x-debug': '1' }, reason: 'FILTER_HEADER' },
+  { target: '/hello.txt?debug=1', config: { rules: [{ path: '/**', filter: { query: ['*debug=1*'] } }] }, reason: 'FILTER_QUERY' },
+  { method: 'OPTIONS', target: '/hello.txt', config: cors, headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' }, reason: 'CORS_PREFLIGHT' },
+  { method: 'OPTIONS', target: '/hello.txt', config: cors, headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' }, reason: 'CORS_DENIED' },
   { target: '/emfile.txt', reason: 'RESOURCES_EXHAUSTED' },
 ];
 
 function run(row: Row) {
   const loaded = loadConfig({ raw: { root: ROOT, ...row.config }, env: {}, rootMayBeMissing: true });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-  return decide({ method: row.method ?? 'GET', target: row.target, peer: row.peer ?? '127.0.0.1', forwardedFor: undefined }, loaded.config, probe).decision;
+  return decide({ method: row.method ?? 'GET', target: row.target, peer: row.peer ?? '127.0.0.1', forwardedFor: undefined, headers: row.headers ?? {} }, loaded.config, probe, false, row.auth).decision;
 }
 
 describe('the decision table', () => {
@@ -187,7 +221,7 @@ describe('the registry', () => {
   });
 
   it('the hundreds digit is the pipeline stage', () => {
-    const stage: Record<string, RegExp> = { '0': /^(OK|OPTIONS)$/, '1': /METHOD|ESCAPE|ROOT|SLASH|TARGET|URI|UTF8/, '2': /^IP_/, '3': /^(RULE|DOTFILE)_/, '4': /FOUND|PERMISSION|SYMLINK|PATH_INFO|REGULAR/, '5': /DIRECTORY|LISTING/, '9': /INTERNAL|RESOURCES/ };
+    const stage: Record<string, RegExp> = { '0': /^(OK|OPTIONS|CORS_PREFLIGHT)$/, '1': /METHOD|ESCAPE|ROOT|SLASH|TARGET|URI|UTF8/, '2': /^(IP_|BANNED|AUTH_)/, '3': /^(RULE|DOTFILE|FILTER|CORS)_/, '4': /FOUND|PERMISSION|SYMLINK|PATH_INFO|REGULAR/, '5': /DIRECTORY|LISTING/, '9': /INTERNAL|RESOURCES/ };
     for (const [key, r] of entries) expect(key).toMatch(stage[r.code[2]!]!);
   });
 
