@@ -15,7 +15,9 @@ import { REASONS } from '../reasons.js';
 import { SERVER_BANNER } from '../version.js';
 import { addressLine, escapeHtml, prefersJson, renderErrorJson, renderErrorPage } from './pages.js';
 import { accessLine, errorLine, BufferedWriter } from './log.js';
-import { sendFile, contentTypeFor } from './respond.js';
+import { sendFile, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Headers } from './respond.js';
+import { encodePath } from '../policy/url.js';
+import type { Opened } from '../fs/probe.js';
 import { gatherListing } from './listing.js';
 import { listingJson, parseSortQuery, renderAutoindex } from '../listing/autoindex.js';
 
@@ -45,32 +47,43 @@ function address(req: IncomingMessage, config: Config): string {
   return addressLine(SERVER_BANNER, req.headers.host, req.socket.localAddress ?? config.data.host, localPort(req));
 }
 
-/** Reads a configured error page through the same resolver as any request. */
-function customPage(config: Config, status: number, probe: FsProbe): { body: Buffer; type: string } | 'failed' | undefined {
+/**
+ * Reads a configured error page through the same resolver as any request. When it cannot be
+ * served, `failed` is the status fetching it met (404 missing, 403 unreadable, as a client
+ * would see it), which the page then reports, as Apache's "Additionally, a 404 Not Found
+ * error was encountered while trying to use an ErrorDocument".
+ */
+function customPage(config: Config, status: number, probe: FsProbe): { body: Buffer; type: string } | { failed: number } | undefined {
   const key = String(status) as keyof typeof config.data.errorPages;
   const page = config.data.errorPages[key];
   if (page === undefined) return undefined;
   const url = parseRequestTarget(page.startsWith('/') ? page : '/' + page);
-  if (!url.ok) return 'failed';
-  const res = resolve({ root: config.root, segments: url.segments, trailingSlash: false, urlPath: url.path, query: '', effective: effectiveFor(config, url.path), index: [], probe });
-  if (!res.file) return 'failed';
+  if (!url.ok) return { failed: 500 };
+  const effective = effectiveFor(config, url.path);
+  const res = resolve({ root: config.root, segments: url.segments, trailingSlash: false, urlPath: url.path, query: '', effective, index: [], probe });
+  if (!res.file) {
+    const failed = res.decision.status === 403 && effective.hide ? 404 : res.decision.status;
+    return { failed: failed >= 400 ? failed : 500 };
+  }
   try {
     const { fd, stat } = res.file.opened;
     const buf = Buffer.allocUnsafe(stat.size);
     const n = fs.readSync(fd, buf, 0, stat.size, 0);
     return { body: buf.subarray(0, n), type: contentTypeFor(res.file.fsPath, 'text/html') };
   } catch {
-    return 'failed';
+    return { failed: 500 };
   } finally {
     probe.close(res.file.opened.fd);
   }
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, probe: FsProbe): void {
+function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, probe: FsProbe, extra?: Record<string, string>): void {
   const status = visibleStatus(d);
   const reason = visibleReason(d);
   const head = req.method === 'HEAD';
   const headers: Record<string, string | number> = { ...BASE_HEADERS, Vary: 'Accept' };
+  // What the policy adds to this answer: WWW-Authenticate, Retry-After, CORS.
+  mergeHeaders(headers, extra);
   if (d.reason === 'METHOD_NOT_ALLOWED' || d.reason === 'METHOD_NOT_IMPLEMENTED') headers.Allow = ALLOW_HEADER;
   if (d.reason === 'RESOURCES_EXHAUSTED') headers['Retry-After'] = '1';
   const explain = config.data.explainErrors;
@@ -81,14 +94,14 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
     body = renderErrorJson(status, reason, explain ? { hint: REASONS[reason].hint } : undefined);
   } else {
     const custom = customPage(config, status, probe);
-    if (custom !== undefined && custom !== 'failed') {
+    if (custom !== undefined && !('failed' in custom)) {
       headers['Content-Type'] = custom.type;
       body = custom.body;
     } else {
       headers['Content-Type'] = 'text/html; charset=iso-8859-1';
       headers['Content-Security-Policy'] = PAGE_CSP;
       const extra = explain ? `<p>Reason: ${REASONS[reason].code} ${reason}. ${escapeHtml(REASONS[reason].summary)} ${escapeHtml(REASONS[reason].hint)}</p>\n` : undefined;
-      body = renderErrorPage({ status, method: req.method ?? 'GET', address: address(req, config), errorDocumentFailed: custom === 'failed' ? status : undefined, extra });
+      body = renderErrorPage({ status, method: req.method ?? 'GET', address: address(req, config), errorDocumentFailed: custom !== undefined && 'failed' in custom ? custom.failed : undefined, extra });
     }
   }
   const buf = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
@@ -97,10 +110,13 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
   res.end(head ? undefined : buf);
 }
 
-function sendRedirect(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config): void {
+function sendRedirect(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, extra?: Record<string, string>): void {
   const location = d.location ?? '/';
   const body = Buffer.from(renderErrorPage({ status: 301, method: req.method ?? 'GET', address: address(req, config), location }), 'latin1');
-  res.writeHead(301, { ...BASE_HEADERS, Location: location, 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': body.length, 'Content-Security-Policy': PAGE_CSP });
+  const headers: Headers = { ...BASE_HEADERS, Location: location, 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Security-Policy': PAGE_CSP };
+  mergeHeaders(headers, extra);
+  headers['Content-Length'] = body.length;
+  res.writeHead(301, headers);
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
@@ -110,23 +126,60 @@ async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided
   if (!result.ok) {
     const refused: Decision = { ...d.decision, verdict: 'deny', status: 403, reason: 'DIRECTORY_UNREADABLE', code: REASONS.DIRECTORY_UNREADABLE.code, message: `Can't open directory for index: ${fsPath}/ (${result.errno})`, evidence: { fsPath, errno: result.errno } };
     if (d.effective?.hide) refused.masked = { by: d.effective.source.hide, status: 404 };
-    sendError(req, res, refused, config, probe);
+    sendError(req, res, refused, config, probe, d.headers);
     return refused;
   }
   const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?') + 1) : '';
   const sort = parseSortQuery(query);
   const json = prefersJson(req.headers.accept);
   const body = Buffer.from(json ? listingJson(result.entries, sort) : renderAutoindex({ urlPath: d.decision.urlPath, entries: result.entries, sort, address: config.data.serverSignature ? `<address>${address(req, config)}</address>` : '' }), 'utf8');
-  res.writeHead(200, {
+  const headers: Headers = {
     ...BASE_HEADERS,
     'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html;charset=UTF-8',
-    'Content-Length': body.length,
     'Cache-Control': 'no-cache',
     Vary: 'Accept',
     'Content-Security-Policy': PAGE_CSP,
-  });
+  };
+  // A listing is a successful response under its path: the rule's cacheControl and headers apply.
+  if (d.effective) applyPolicyHeaders(headers, d.effective);
+  mergeHeaders(headers, d.headers);
+  headers['Content-Length'] = body.length;
+  res.writeHead(200, headers);
   res.end(req.method === 'HEAD' ? undefined : body);
   return d.decision;
+}
+
+/** The URL segments of a file below the root (resolve builds fsPath as root + '/' + segments). */
+function segmentsOf(cfg: Config, fsPath: string): string[] | undefined {
+  const prefix = cfg.root.endsWith('/') ? cfg.root : cfg.root + '/';
+  if (!fsPath.startsWith(prefix)) return undefined;
+  const segments = fsPath.slice(prefix.length).split('/').filter((s) => s !== '');
+  return segments.length ? segments : undefined;
+}
+
+function urlPathOf(cfg: Config, fsPath: string): string | undefined {
+  const segments = segmentsOf(cfg, fsPath);
+  return segments && '/' + segments.join('/');
+}
+
+/**
+ * A precompressed sidecar (`file.br`, `file.gz`) is served only where a GET for its own URL
+ * would be: the whole decision runs for it (IP and path rules, dotfiles, symlink policy, the
+ * kernel's permission check on open), so a sidecar can never show what a request could not.
+ */
+function sidecar(req: IncomingMessage, cfg: Config, probe: FsProbe, fsPath: string, suffix: string): Opened | undefined {
+  const segments = segmentsOf(cfg, fsPath);
+  if (segments === undefined) return undefined;
+  segments[segments.length - 1] += suffix;
+  let v: Decided;
+  try {
+    v = decide({ method: 'GET', target: encodePath(segments, false), peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers }, cfg, probe);
+  } catch {
+    return undefined;
+  }
+  if (v.decision.verdict === 'allow' && v.file) return v.file.opened;
+  if (v.file) probe.close(v.file.opened.fd);
+  return undefined;
 }
 
 function forwarded(req: IncomingMessage): string | undefined {
@@ -148,11 +201,17 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
   const writeError = options.errorLog === undefined ? (line: string) => process.stderr.write(line) : options.errorLog === false ? undefined : options.errorLog;
 
   const handler = function keycard(req: IncomingMessage, res: ServerResponse, next?: Next): void {
+    if (next && req.method !== 'GET' && req.method !== 'HEAD') {
+      // As middleware keycard serves files and nothing else: other methods belong to the
+      // routes after it (as with serve-static's fallthrough), so they are not answered 405 here.
+      next();
+      return;
+    }
     const cfg = config; // a reload mid-request does not change this request's rules
     const started = new Date();
     let decided: Decided;
     try {
-      decided = decide({ method: req.method ?? 'GET', target: req.url ?? '/', peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req) }, cfg, probe);
+      decided = decide({ method: req.method ?? 'GET', target: req.url ?? '/', peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers }, cfg, probe);
     } catch (err) {
       // A bug, never a crash: answer 500 and say so in the log.
       decided = { decision: { verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}`, urlPath: req.url ?? '/', evidence: {} } };
@@ -172,15 +231,35 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     };
 
     if (next && visibleStatus(d) === 404 && d.verdict !== 'allow') {
+      // Mounted as middleware: "not here" lets the next handler try. A hidden 403 looks exactly
+      // like a missing file to the client, but it is a real refusal, so the error log says why.
       if (decided.file) probe.close(decided.file.opened.fd);
+      if (d.masked && writeError) writeError(errorLine(d, decided.client ?? req.socket.remoteAddress ?? '-', req.socket.remotePort, started));
       next();
       return;
     }
     switch (d.verdict) {
-      case 'allow':
-        sendFile(req, res, { opened: decided.file!.opened, fsPath: decided.file!.fsPath, effective: decided.effective!, defaultType: cfg.data.defaultType, root: cfg.root, probe, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS });
+      case 'allow': {
+        const { opened, fsPath } = decided.file!;
+        const openVariant = (suffix: string): Opened | undefined => sidecar(req, cfg, probe, fsPath, suffix);
+        // Response headers follow the file actually sent: an index is served with the rules
+        // for /dir/index.html (as after Apache's DirectoryIndex internal redirect), so a
+        // `**/*.html` rule covers it. Access was decided on the request's own path.
+        const fileUrl = urlPathOf(cfg, fsPath);
+        const effective = fileUrl !== undefined && fileUrl !== d.urlPath ? effectiveFor(cfg, fileUrl) : decided.effective!;
+        try {
+          sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant });
+        } catch (err) {
+          // A bug, never a crash (sendFile has closed the descriptor).
+          const failed: Decision = { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}` };
+          if (res.headersSent) res.destroy();
+          else sendError(req, res, failed, cfg, probe, decided.headers);
+          logDone(failed);
+          return;
+        }
         logDone(d);
         return;
+      }
       case 'listing':
         sendListing(req, res, decided, cfg, probe).then(logDone, (err: unknown) => {
           res.destroy();
@@ -188,15 +267,20 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
         });
         return;
       case 'options':
-        res.writeHead(200, { ...BASE_HEADERS, Allow: ALLOW_HEADER, 'Content-Length': 0 }).end();
+        {
+          const headers: Headers = { ...BASE_HEADERS, Allow: ALLOW_HEADER };
+          mergeHeaders(headers, decided.headers); // a CORS preflight's answer
+          headers['Content-Length'] = 0;
+          res.writeHead(200, headers).end();
+        }
         logDone(d);
         return;
       case 'redirect':
-        sendRedirect(req, res, d, cfg);
+        sendRedirect(req, res, d, cfg, decided.headers);
         logDone(d);
         return;
       default:
-        sendError(req, res, d, cfg, probe);
+        sendError(req, res, d, cfg, probe, decided.headers);
         logDone(d);
     }
   } as Handler;

@@ -1,240 +1,453 @@
 // Sending a file that the decision allowed: validators and conditional requests, ranges,
 // content coding (precompressed sidecars or on the fly), and the body itself, streamed from the
-// one descriptor whose permissions were checked. Nothing here re-opens the file by name.
+// one descriptor whose permissions were checked. Nothing here re-opens the file by name; a
+// sidecar is opened through the same decision as a request for it (FileContext.openVariant).
+//
+// The order of the steps is RFC 9110's:
+//   1. select the representation: a Range that will be honoured (valid, and If-Range true)
+//      selects identity, since ranges never apply to an encoded body; otherwise Accept-Encoding
+//      chooses among identity, a fresh sidecar, or on-the-fly compression;
+//   2. preconditions (§13.2.2 steps 1-4) against that representation's validators → 304 / 412;
+//   3. the range (step 5) → 206 / 416; or the whole representation → 200.
 import * as fs from 'node:fs';
+import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import mime from 'mime-types';
 import type { Effective } from '../policy/effective.js';
-import type { FsProbe, Opened } from '../fs/probe.js';
-import { isUnder } from '../policy/walk.js';
+import type { Opened } from '../fs/probe.js';
 import { evaluatePreconditions, httpDate, ifRangeAllows, makeEtag } from './conditional.js';
-import { parseRange, contentRange, unsatisfiedContentRange, multipartByteranges } from './range.js';
+import { parseRange, contentRange, unsatisfiedContentRange, multipartByteranges, type RangeResult } from './range.js';
 import { negotiateEncoding, isCompressible, type Coding } from './encoding.js';
 
 /** Files up to this size are read in one synchronous read and sent with one write. */
 const SMALL_FILE = 64 * 1024;
-/** Bodies smaller than this are not worth compressing on the fly (nginx's gzip_min_length is 20). */
-const COMPRESS_MIN = 1024;
+/** Bodies smaller than this are not compressed on the fly: the framing would eat the gain. */
+export const COMPRESS_MIN = 1024;
 const STREAM_CHUNK = 64 * 1024;
+
+export type Headers = Record<string, string | number>;
 
 export interface FileContext {
   opened: Opened;
   fsPath: string;
   effective: Effective;
   defaultType: string;
-  root: string;
-  probe: FsProbe;
   compress: boolean;
   precompressed: boolean;
   /** Headers the server sets on every response (Server, nosniff). */
   baseHeaders: Readonly<Record<string, string>>;
+  /** Headers the decision adds to every answer about this request (CORS). */
+  decisionHeaders?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Opens `fsPath + suffix` (a `.br` / `.gz` sidecar) only if a GET for its own URL would be
+   * allowed: same IP rules, path rules, dotfiles, symlink policy and kernel permissions as any
+   * request. Undefined when absent or refused; the caller then owns the descriptor.
+   */
+  openVariant?: ((suffix: string) => Opened | undefined) | undefined;
 }
 
+/**
+ * Content-Type from the file name's extension (mime-types; text types get `charset=utf-8`),
+ * or `defaultType`, verbatim, for a name without a known extension. Only a real extension
+ * counts: a file named `json` or `.json` is not JSON (mime-types alone would say it is).
+ */
 export function contentTypeFor(fsPath: string, defaultType: string): string {
-  const type = mime.contentType(fsPath.slice(fsPath.lastIndexOf('/') + 1));
+  const ext = path.extname(path.basename(fsPath));
+  if (ext === '') return defaultType;
+  const type = mime.contentType(ext);
   return type === false ? defaultType : type;
 }
 
 function closeQuietly(fd: number): void {
-  fs.close(fd, () => {});
+  if (fd >= 0) fs.close(fd, () => {});
 }
 
-/** A sidecar (`file.br`, `file.gz`) is used only when the server itself may open it, it stays
- *  inside the root, and it is at least as new as the original; otherwise it is skipped. */
-function openSidecar(ctx: FileContext, suffix: string): Opened | undefined {
-  const p = ctx.fsPath + suffix;
-  const r = ctx.probe.open(p);
-  if (typeof r === 'string') return undefined;
-  const real = ctx.probe.realpathOf(r, p);
-  const fresh = r.stat.isFile() && r.stat.mtimeMs >= ctx.opened.stat.mtimeMs;
-  const contained = real === p || ctx.effective.symlinks === 'follow' || (ctx.effective.symlinks === 'inside-root' && isUnder(real, ctx.root));
-  if (!fresh || !contained) {
-    ctx.probe.close(r.fd);
-    return undefined;
+/**
+ * The descriptors a response holds: each is closed exactly once, by release(), or handed over
+ * to a stream that closes it itself. A second close could hit a number the kernel has already
+ * given to another request's file.
+ */
+class Held {
+  private readonly fds = new Set<number>();
+  add(fd: number): void {
+    this.fds.add(fd);
   }
-  return r;
+  /** Close one now. */
+  drop(fd: number): void {
+    if (this.fds.delete(fd)) closeQuietly(fd);
+  }
+  /** Someone else closes it from now on. */
+  handOver(fd: number): void {
+    this.fds.delete(fd);
+  }
+  release(): void {
+    for (const fd of this.fds) closeQuietly(fd);
+    this.fds.clear();
+  }
 }
 
-function applyPolicyHeaders(headers: Record<string, string | number>, eff: Effective): void {
+// Headers a rule's `headers` may not set: they describe the framing, the coding or the
+// validators, which the server computes (a wrong one corrupts the response or a cache).
+const PROTECTED = new Set([
+  'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te',
+  'content-range', 'content-encoding', 'etag', 'last-modified', 'date', 'accept-ranges',
+]);
+
+function findKey(headers: Headers, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === lower) return k;
+  return undefined;
+}
+
+function setHeader(headers: Headers, name: string, value: string | number): void {
+  const existing = findKey(headers, name);
+  if (existing !== undefined) delete headers[existing];
+  headers[name] = value;
+}
+
+/**
+ * `cacheControl` and `headers` of the matching rules, for a successful response (200, 206, 304
+ * and listings). A configured header replaces the server's of the same name, case-insensitively
+ * (Apache's `Header set`), except protected ones, which are ignored; a configured Vary is added
+ * to the server's, never replaces it (that would let caches mix encodings).
+ */
+export function applyPolicyHeaders(headers: Headers, eff: Effective): void {
   if (eff.cacheControl !== undefined) headers['Cache-Control'] = eff.cacheControl;
-  for (const set of eff.headers) Object.assign(headers, set);
+  for (const set of eff.headers) mergeHeaders(headers, set);
 }
 
-function readWhole(fd: number, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
+/**
+ * Adds `extra` to `headers`: a name already there is replaced, case-insensitively, except Vary,
+ * whose tokens are added to the server's. Protected fields (framing, coding, validators) and
+ * values Node would refuse (outside latin1: it would throw mid-response) are skipped.
+ */
+export function mergeHeaders(headers: Headers, extra: Readonly<Record<string, string>> | undefined): void {
+  if (extra === undefined) return;
+  for (const [name, value] of Object.entries(extra)) {
+    const lower = name.toLowerCase();
+    if (PROTECTED.has(lower) || /[^\t\x20-\x7e\x80-\xff]/.test(value)) continue;
+    const existing = findKey(headers, name);
+    if (lower === 'vary' && existing !== undefined) {
+      const have = String(headers[existing]).split(',').map((s) => s.trim().toLowerCase());
+      const add = value.split(',').map((s) => s.trim()).filter((s) => s !== '' && !have.includes(s.toLowerCase()));
+      if (add.length) headers[existing] = [headers[existing], ...add].join(', ');
+      continue;
+    }
+    setHeader(headers, name, value);
+  }
+}
+
+/** Reads `length` bytes at `start` in one go; shorter if the file was truncated since fstat. */
+function readAt(fd: number, start: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
   let off = 0;
-  while (off < size) {
-    const n = fs.readSync(fd, buf, off, size - off, off);
-    if (n === 0) break; // truncated since fstat: send what is there
+  while (off < length) {
+    const n = fs.readSync(fd, buf, off, length - off, start + off);
+    if (n === 0) break;
     off += n;
   }
-  return off === size ? buf : buf.subarray(0, off);
+  return off === length ? buf : buf.subarray(0, off);
 }
 
-/** Streams bytes start..end of fd with backpressure. `done` runs exactly once: true when every
- *  byte went out; false when the client left (the stream is destroyed at once) or the file came
- *  up short (truncated mid-way: the connection is ended, since the length was promised). */
+/**
+ * Streams bytes start..end of fd with backpressure: one positional read at a time, the next
+ * only once the socket has taken the last chunk ('drain'). `done` runs exactly once: true when
+ * every byte went out; false when the client left, a read failed, or the file came up short
+ * (truncated mid-way; the connection is destroyed, since the length was promised and a short
+ * body must not look complete). `done` never runs while a read is in flight, so the caller may
+ * close the descriptor at once, and is the only one to close it.
+ *
+ * Not fs.ReadStream: its destroy() closes the descriptor even with autoClose: false, which
+ * would close the one descriptor the parts of a multipart body share, twice.
+ */
 function streamRange(res: ServerResponse, fd: number, start: number, end: number, done: (ok: boolean) => void): void {
-  const stream = fs.createReadStream('', { fd, start, end, autoClose: false, highWaterMark: Math.min(STREAM_CHUNK, end - start + 1) });
-  const expected = end - start + 1;
-  let sent = 0;
+  let pos = start;
+  let reading = false;
+  let gone = false;
   let settled = false;
   const settle = (ok: boolean): void => {
     if (settled) return;
     settled = true;
     res.off('close', onClose);
-    res.off('drain', onDrain);
-    if (!ok) {
-      stream.destroy();
-      res.destroy();
-    }
+    res.off('drain', pump);
+    if (!ok) res.destroy();
     done(ok);
   };
-  const onClose = (): void => settle(false);
-  const onDrain = (): void => {
-    stream.resume();
-  };
+  function onClose(): void {
+    gone = true;
+    if (!reading) settle(false); // else the pending read's callback settles
+  }
+  function pump(): void {
+    if (reading || settled) return;
+    if (gone) return settle(false);
+    if (pos > end) return settle(true);
+    const want = Math.min(STREAM_CHUNK, end - pos + 1);
+    const buf = Buffer.allocUnsafe(want);
+    reading = true;
+    fs.read(fd, buf, 0, want, pos, (err, n) => {
+      reading = false;
+      if (gone || err || n === 0) return settle(false);
+      pos += n;
+      if (res.write(n === want ? buf : buf.subarray(0, n))) pump();
+    });
+  }
   res.on('close', onClose);
-  res.on('drain', onDrain);
-  stream.on('data', (chunk) => {
-    sent += chunk.length;
-    if (!res.write(chunk)) stream.pause();
-  });
-  stream.once('error', () => settle(false));
-  stream.once('end', () => settle(sent >= expected));
+  res.on('drain', pump);
+  pump();
 }
 
+/** Counts what passes; fails at the end if the file came up shorter than its fstat size. */
+class LengthCheck extends Transform {
+  private seen = 0;
+  constructor(private readonly expected: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    cb(this.seen < this.expected ? new Error(`file truncated while compressing: ${this.seen} of ${this.expected} bytes`) : null);
+  }
+}
+
+interface Selected {
+  coding: Coding;
+  /** The descriptor the body comes from: the original, or a sidecar. */
+  body: Opened;
+  /** Compressed by us while sending (length unknown in advance). */
+  onTheFly: boolean;
+}
+
+/**
+ * Content negotiation over what can actually be sent: a sidecar only if it opens under the
+ * same policy and is at least as new as the original; on-the-fly compression only above
+ * COMPRESS_MIN. Sidecars are opened lazily, best coding first, so a request costs at most
+ * the opens it needs.
+ */
+function selectCoding(ctx: FileContext, acceptEncoding: string, held: Held): Selected {
+  const { opened } = ctx;
+  const identity: Selected = { coding: 'identity', body: opened, onTheFly: false };
+  const canCompress = ctx.compress && opened.stat.size >= COMPRESS_MIN;
+  const canSidecar = ctx.precompressed && ctx.openVariant !== undefined;
+  if (!canCompress && !canSidecar) return identity;
+  let offered: Coding[] = ['br', 'gzip', 'identity'];
+  for (;;) {
+    const coding = negotiateEncoding(acceptEncoding, offered) ?? 'identity';
+    if (coding === 'identity') return identity;
+    if (canSidecar) {
+      const side = ctx.openVariant!(coding === 'br' ? '.br' : '.gz');
+      if (side !== undefined) {
+        held.add(side.fd);
+        if (side.stat.isFile() && side.stat.mtimeMs >= opened.stat.mtimeMs) return { coding, body: side, onTheFly: false };
+        held.drop(side.fd); // stale: the original changed after the sidecar was made
+      }
+    }
+    if (canCompress) return { coding, body: opened, onTheFly: true };
+    offered = offered.filter((c) => c !== coding);
+  }
+}
+
+/**
+ * An If-Range *date* cannot tell an encoded body from the identity one: compressed on the fly,
+ * both carry the file's Last-Modified. A client resuming a gzip download by date would get
+ * identity bytes appended to gzip bytes. So when the client accepts a coding the server could
+ * have applied, a date in If-Range is treated as false (200, the whole representation: always
+ * safe, §13.1.5). Entity-tags differ per coding, so they need no such care.
+ */
+function ambiguousIfRange(ifRange: string | undefined, mayEncode: boolean, acceptEncoding: string | undefined): boolean {
+  if (ifRange === undefined || !mayEncode || acceptEncoding === undefined) return false;
+  if (ifRange.trim().slice(0, 3).includes('"')) return false; // an entity-tag
+  return negotiateEncoding(acceptEncoding, ['br', 'gzip', 'identity']) !== 'identity';
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * Answers a GET or HEAD for the file the decision allowed. Takes ownership of ctx.opened: the
+ * descriptor is closed when the response is done or abandoned, also if this throws.
+ */
 export function sendFile(req: IncomingMessage, res: ServerResponse, ctx: FileContext): void {
+  const held = new Held();
+  held.add(ctx.opened.fd);
+  try {
+    send(req, res, ctx, held);
+  } catch (err) {
+    held.release();
+    throw err;
+  }
+}
+
+function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held: Held): void {
   const { opened, effective: eff } = ctx;
   const stat = opened.stat;
   const head = req.method === 'HEAD';
   const type = contentTypeFor(ctx.fsPath, ctx.defaultType);
   const compressible = isCompressible(type);
-  const headers: Record<string, string | number> = { ...ctx.baseHeaders, 'Content-Type': type, 'Accept-Ranges': 'bytes', 'Last-Modified': httpDate(stat.mtimeMs) };
-  if (compressible && (ctx.compress || ctx.precompressed)) headers.Vary = 'Accept-Encoding';
-  applyPolicyHeaders(headers, eff);
+  const identityValidators = { etag: makeEtag(stat), mtimeMs: stat.mtimeMs };
 
-  const rangeHeader = req.headers.range;
-  // Content coding: never for a range request (the range would apply to the encoded bytes).
-  let coding: Coding = 'identity';
-  let body: Opened = opened;
-  if (compressible && rangeHeader === undefined && req.headers['accept-encoding'] !== undefined) {
-    const offered: Coding[] = [];
-    let br: Opened | undefined;
-    let gz: Opened | undefined;
-    if (ctx.precompressed) {
-      br = openSidecar(ctx, '.br');
-      gz = openSidecar(ctx, '.gz');
-      if (br) offered.push('br');
-      if (gz) offered.push('gzip');
-    }
-    if (ctx.compress && stat.size >= COMPRESS_MIN) {
-      if (!offered.includes('br')) offered.push('br');
-      if (!offered.includes('gzip')) offered.push('gzip');
-    }
-    offered.push('identity');
-    coding = negotiateEncoding(req.headers['accept-encoding'], offered) ?? 'identity';
-    if (coding === 'br' && br) body = br;
-    if (coding === 'gzip' && gz) body = gz;
-    if (br && body !== br) closeQuietly(br.fd);
-    if (gz && body !== gz) closeQuietly(gz.fd);
-  }
-  const onTheFly = coding !== 'identity' && body === opened;
-  const etag = makeEtag(stat, coding === 'identity' ? undefined : coding);
-  headers.ETag = etag;
+  // 1. Which representation. A Range is honoured only if it parses and If-Range holds; then
+  //    the identity body is selected whatever Accept-Encoding says.
+  const rangeHeader = header(req, 'range');
+  const ifRange = header(req, 'if-range');
+  const acceptEncoding = header(req, 'accept-encoding');
+  const mayEncode = compressible && (ctx.compress || ctx.precompressed);
+  let range: RangeResult = { kind: 'none' };
+  if (rangeHeader !== undefined && ifRangeAllows(ifRange, identityValidators) && !ambiguousIfRange(ifRange, mayEncode, acceptEncoding)) range = parseRange(rangeHeader, stat.size);
+  const sel: Selected = mayEncode && range.kind === 'none' && acceptEncoding !== undefined
+    ? selectCoding(ctx, acceptEncoding, held)
+    : { coding: 'identity', body: opened, onTheFly: false };
+  const { body, coding } = sel;
+  // A sidecar is its own representation: its own strong ETag and modification time. On the fly,
+  // the encoded body derives from the original, so its validators do, with the coding added.
+  const repStat = body === opened ? stat : body.stat;
+  const etag = coding === 'identity' ? identityValidators.etag : makeEtag(repStat, coding);
+  const lastModified = repStat.mtimeMs;
+
+  const headers: Headers = { ...ctx.baseHeaders, 'Content-Type': type };
   if (coding !== 'identity') headers['Content-Encoding'] = coding;
+  // Ranges are served of the identity body only; an encoded response does not offer them
+  // (as nginx), so a client does not try to resume an encoded body with identity bytes.
+  if (coding === 'identity') headers['Accept-Ranges'] = 'bytes';
+  headers['Last-Modified'] = httpDate(lastModified);
+  headers.ETag = etag;
+  // Whenever the answer could have depended on Accept-Encoding, including identity and ranges.
+  if (mayEncode) headers.Vary = 'Accept-Encoding';
+  applyPolicyHeaders(headers, eff);
+  mergeHeaders(headers, ctx.decisionHeaders);
+  // A rule may have replaced the Content-Type; the parts of a multipart body carry the same.
+  const configuredType = String(headers[findKey(headers, 'Content-Type') ?? 'Content-Type'] ?? type);
+  const partType = /^[\x20-\x7e\t]*$/.test(configuredType) ? configuredType : type;
 
-  const finish = (): void => {
-    if (body !== opened) closeQuietly(body.fd);
-    closeQuietly(opened.fd);
-  };
+  const finish = (): void => held.release();
 
-  const pre = evaluatePreconditions(req.method ?? 'GET', req.headers, { etag, mtimeMs: stat.mtimeMs });
+  // 2. Preconditions, against the selected representation.
+  const pre = evaluatePreconditions(req.method ?? 'GET', req.headers as Record<string, string | undefined>, { etag, mtimeMs: lastModified });
   if (pre !== 'proceed') {
     finish();
     if (pre === 'not-modified') {
-      // 304 keeps the validators and cache headers, and has no body (RFC 9110 §15.4.5).
-      const h: Record<string, string | number> = { ...ctx.baseHeaders, ETag: etag, 'Last-Modified': headers['Last-Modified']! };
-      for (const k of ['Cache-Control', 'Vary', 'Expires'] as const) if (headers[k] !== undefined) h[k] = headers[k]!;
-      res.writeHead(304, h).end();
+      // 304 (§15.4.5): no content, so no content metadata; validators, Vary, Cache-Control
+      // and the configured headers stay, so a cache can refresh what it holds.
+      for (const k of ['Content-Type', 'Content-Encoding', 'Content-Language', 'Content-Length', 'Content-Range', 'Transfer-Encoding']) {
+        const key = findKey(headers, k);
+        if (key !== undefined) delete headers[key];
+      }
+      res.writeHead(304, headers).end();
     } else {
-      res.writeHead(412, { ...ctx.baseHeaders, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 0 }).end();
+      const h: Headers = { ...ctx.baseHeaders, 'Content-Length': 0 };
+      mergeHeaders(h, ctx.decisionHeaders);
+      res.writeHead(412, h).end();
     }
     return;
   }
 
-  if (onTheFly) {
-    // Length unknown in advance: chunked. HEAD gets the same headers, without compressing anything.
+  // 3. Ranges (identity only, see step 1).
+  const size = body.stat.size;
+  if (range.kind === 'unsatisfiable') {
+    finish();
+    const h: Headers = { ...ctx.baseHeaders, 'Accept-Ranges': 'bytes', 'Content-Range': unsatisfiedContentRange(size), 'Content-Length': 0 };
+    mergeHeaders(h, ctx.decisionHeaders);
+    res.writeHead(416, h).end();
+    return;
+  }
+  if (range.kind === 'ranges') {
+    if (range.ranges.length === 1) {
+      const { start, end } = range.ranges[0]!;
+      headers['Content-Range'] = contentRange(start, end, size);
+      headers['Content-Length'] = end - start + 1;
+      if (head) {
+        finish();
+        res.writeHead(206, headers).end();
+        return;
+      }
+      if (end - start + 1 <= SMALL_FILE) {
+        // Small: one read, one write, whole before the status line goes out.
+        let buf: Buffer;
+        try {
+          buf = readAt(body.fd, start, end - start + 1);
+        } finally {
+          finish();
+        }
+        if (buf.length < end - start + 1) res.destroy(); // truncated under us: no honest 206 left
+        else res.writeHead(206, headers).end(buf);
+        return;
+      }
+      res.writeHead(206, headers);
+      streamRange(res, body.fd, start, end, (ok) => {
+        finish();
+        if (ok) res.end();
+      });
+      return;
+    }
+    const mp = multipartByteranges(range.ranges, size, partType, randomBytes(12).toString('hex'));
+    setHeader(headers, 'Content-Type', mp.contentType);
+    headers['Content-Length'] = mp.contentLength;
     if (head) {
       finish();
+      res.writeHead(206, headers).end();
+      return;
+    }
+    if (mp.contentLength <= SMALL_FILE) {
+      const chunks: Buffer[] = [];
+      let short = false;
+      try {
+        for (const part of mp.parts) {
+          const bytes = readAt(body.fd, part.start, part.end - part.start + 1);
+          short ||= bytes.length < part.end - part.start + 1;
+          chunks.push(Buffer.from(part.preamble, 'latin1'), bytes);
+        }
+      } finally {
+        finish();
+      }
+      chunks.push(Buffer.from(mp.epilogue, 'latin1'));
+      if (short) res.destroy();
+      else res.writeHead(206, headers).end(Buffer.concat(chunks));
+      return;
+    }
+    res.writeHead(206, headers);
+    let i = 0;
+    const next = (): void => {
+      const part = mp.parts[i++];
+      if (!part) {
+        finish();
+        res.end(mp.epilogue);
+        return;
+      }
+      res.write(part.preamble);
+      streamRange(res, body.fd, part.start, part.end, (ok) => (ok ? next() : finish()));
+    };
+    next();
+    return;
+  }
+
+  // The whole representation.
+  if (sel.onTheFly) {
+    // Length unknown in advance: chunked. HEAD gets the same header fields without anything
+    // being read or compressed (Transfer-Encoding too, as RFC 9112 §6.1 allows).
+    if (head) {
+      finish();
+      if (req.httpVersion === '1.1') headers['Transfer-Encoding'] = 'chunked';
       res.writeHead(200, headers).end();
       return;
     }
     res.writeHead(200, headers);
-    const src = fs.createReadStream('', { fd: opened.fd, autoClose: true, highWaterMark: STREAM_CHUNK });
+    held.handOver(opened.fd); // the read stream closes it (also when pipeline destroys it)
+    const src = fs.createReadStream('', { fd: opened.fd, autoClose: true, start: 0, end: stat.size - 1, highWaterMark: STREAM_CHUNK });
     const z = coding === 'br'
       ? zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: stat.size } })
       : zlib.createGzip({ level: 6 });
-    res.once('close', () => {
-      src.destroy();
-      z.destroy();
+    // Any failure (client gone, read error, file truncated) destroys every stage, closing the
+    // descriptor and the connection: a chunked body must not end as if it were complete.
+    pipeline(src, new LengthCheck(stat.size), z, res, (err) => {
+      if (err) res.destroy();
     });
-    src.once('error', () => res.destroy());
-    z.once('error', () => res.destroy());
-    src.pipe(z).pipe(res);
     return;
-  }
-
-  const size = body.stat.size;
-  if (coding === 'identity' && rangeHeader !== undefined && ifRangeAllows(req.headers['if-range'] as string | undefined, { etag, mtimeMs: stat.mtimeMs })) {
-    const range = parseRange(rangeHeader, size);
-    if (range.kind === 'unsatisfiable') {
-      finish();
-      res.writeHead(416, { ...ctx.baseHeaders, 'Content-Range': unsatisfiedContentRange(size), 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 0 }).end();
-      return;
-    }
-    if (range.kind === 'ranges') {
-      if (range.ranges.length === 1) {
-        const { start, end } = range.ranges[0]!;
-        headers['Content-Range'] = contentRange(start, end, size);
-        headers['Content-Length'] = end - start + 1;
-        res.writeHead(206, headers);
-        if (head) {
-          finish();
-          res.end();
-          return;
-        }
-        streamRange(res, body.fd, start, end, (ok) => {
-          finish();
-          if (ok) res.end();
-        });
-        return;
-      }
-      const mp = multipartByteranges(range.ranges, size, type, randomBytes(12).toString('hex'));
-      headers['Content-Type'] = mp.contentType;
-      headers['Content-Length'] = mp.contentLength;
-      res.writeHead(206, headers);
-      if (head) {
-        finish();
-        res.end();
-        return;
-      }
-      let i = 0;
-      const next = (): void => {
-        const part = mp.parts[i++];
-        if (!part) {
-          finish();
-          res.end(mp.epilogue);
-          return;
-        }
-        res.write(part.preamble);
-        streamRange(res, body.fd, part.start, part.end, (ok) => (ok ? next() : finish()));
-      };
-      next();
-      return;
-    }
   }
 
   if (head) {
@@ -246,24 +459,16 @@ export function sendFile(req: IncomingMessage, res: ServerResponse, ctx: FileCon
   if (size <= SMALL_FILE) {
     let buf: Buffer;
     try {
-      buf = readWhole(body.fd, size);
-    } catch {
-      finish();
-      res.destroy();
-      return;
+      buf = readAt(body.fd, 0, size); // truncated since fstat: what is there, with its length
+    } finally {
+      finish(); // a read error propagates: the handler answers 500 and logs it
     }
-    finish();
     headers['Content-Length'] = buf.length;
     res.writeHead(200, headers).end(buf);
     return;
   }
   headers['Content-Length'] = size;
   res.writeHead(200, headers);
-  if (size === 0) {
-    finish();
-    res.end();
-    return;
-  }
   streamRange(res, body.fd, 0, size - 1, (ok) => {
     finish();
     if (ok) res.end();
