@@ -9,6 +9,7 @@ import { ALLOW_HEADER } from '../policy/request.js';
 import { resolve } from '../policy/resolve.js';
 import { effectiveFor } from '../policy/effective.js';
 import { parseRequestTarget } from '../policy/url.js';
+import { AuthVerifier } from '../auth/verifier.js';
 import { kernelProbe, type FsProbe } from '../fs/probe.js';
 import { visibleReason, visibleStatus, type Decision } from '../decision.js';
 import { REASONS } from '../reasons.js';
@@ -30,6 +31,8 @@ export interface HandlerOptions {
   /** Where error lines go; false for none. Default: stderr. */
   errorLog?: ((line: string) => void) | false;
   probe?: FsProbe;
+  /** Verified-credential cache and login-failure counts (one per server by default). */
+  auth?: AuthVerifier;
 }
 
 const BASE_HEADERS = Object.freeze({ Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff' });
@@ -167,13 +170,13 @@ function urlPathOf(cfg: Config, fsPath: string): string | undefined {
  * would be: the whole decision runs for it (IP and path rules, dotfiles, symlink policy, the
  * kernel's permission check on open), so a sidecar can never show what a request could not.
  */
-function sidecar(req: IncomingMessage, cfg: Config, probe: FsProbe, fsPath: string, suffix: string): Opened | undefined {
+function sidecar(req: IncomingMessage, cfg: Config, probe: FsProbe, fsPath: string, suffix: string, auth: AuthVerifier): Opened | undefined {
   const segments = segmentsOf(cfg, fsPath);
   if (segments === undefined) return undefined;
   segments[segments.length - 1] += suffix;
   let v: Decided;
   try {
-    v = decide({ method: 'GET', target: encodePath(segments, false), peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers }, cfg, probe);
+    v = decide({ method: 'GET', target: encodePath(segments, false), peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers }, cfg, probe, false, auth);
   } catch {
     return undefined;
   }
@@ -198,6 +201,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
       stdoutWriter.write(line);
     };
   } else if (options.accessLog !== false) writeAccess = options.accessLog;
+  const verifier = options.auth ?? new AuthVerifier();
   const writeError = options.errorLog === undefined ? (line: string) => process.stderr.write(line) : options.errorLog === false ? undefined : options.errorLog;
 
   const handler = function keycard(req: IncomingMessage, res: ServerResponse, next?: Next): void {
@@ -209,79 +213,96 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     }
     const cfg = config; // a reload mid-request does not change this request's rules
     const started = new Date();
-    let decided: Decided;
-    try {
-      decided = decide({ method: req.method ?? 'GET', target: req.url ?? '/', peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers }, cfg, probe);
-    } catch (err) {
-      // A bug, never a crash: answer 500 and say so in the log.
-      decided = { decision: { verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}`, urlPath: req.url ?? '/', evidence: {} } };
-    }
-    const d = decided.decision;
-    const logDone = (final: Decision): void => {
-      const client = decided.client ?? req.socket.remoteAddress ?? '-';
-      if (writeError && final.verdict !== 'allow' && final.verdict !== 'listing' && final.verdict !== 'options' && final.verdict !== 'redirect') {
-        writeError(errorLine(final, client, req.socket.remotePort, started));
-      }
-      if (writeAccess) {
-        const log = writeAccess;
-        const write = (): void => log(accessLine({ client, method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode, bytes: bytesSent(res), referer: req.headers.referer, userAgent: req.headers['user-agent'], time: started }));
-        if (res.writableFinished) write();
-        else res.once('close', write);
+    const facts = { method: req.method ?? 'GET', target: req.url ?? '/', peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers };
+    const judge = (): Decided => {
+      try {
+        return decide(facts, cfg, probe, false, verifier);
+      } catch (err) {
+        // A bug, never a crash: answer 500 and say so in the log.
+        return { decision: { verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}`, urlPath: req.url ?? '/', evidence: {} } };
       }
     };
-
-    if (next && visibleStatus(d) === 404 && d.verdict !== 'allow') {
-      // Mounted as middleware: "not here" lets the next handler try. A hidden 403 looks exactly
-      // like a missing file to the client, but it is a real refusal, so the error log says why.
-      if (decided.file) probe.close(decided.file.opened.fd);
-      if (d.masked && writeError) writeError(errorLine(d, decided.client ?? req.socket.remoteAddress ?? '-', req.socket.remotePort, started));
-      next();
+    const first = judge();
+    if (first.authPending) {
+      // Credentials not seen before: verify off the event loop (bcrypt), then decide again,
+      // now with the verdict cached. A failure to verify keeps the safe 401.
+      const p = first.authPending;
+      verifier.verify(p.file, p.user, p.password).then(
+        () => answer(judge()),
+        () => answer(first),
+      );
       return;
     }
-    switch (d.verdict) {
-      case 'allow': {
-        const { opened, fsPath } = decided.file!;
-        const openVariant = (suffix: string): Opened | undefined => sidecar(req, cfg, probe, fsPath, suffix);
-        // Response headers follow the file actually sent: an index is served with the rules
-        // for /dir/index.html (as after Apache's DirectoryIndex internal redirect), so a
-        // `**/*.html` rule covers it. Access was decided on the request's own path.
-        const fileUrl = urlPathOf(cfg, fsPath);
-        const effective = fileUrl !== undefined && fileUrl !== d.urlPath ? effectiveFor(cfg, fileUrl) : decided.effective!;
-        try {
-          sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant });
-        } catch (err) {
-          // A bug, never a crash (sendFile has closed the descriptor).
-          const failed: Decision = { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}` };
-          if (res.headersSent) res.destroy();
-          else sendError(req, res, failed, cfg, probe, decided.headers);
-          logDone(failed);
-          return;
+    answer(first);
+
+    function answer(decided: Decided): void {
+      const d = decided.decision;
+      const logDone = (final: Decision): void => {
+        const client = decided.client ?? req.socket.remoteAddress ?? '-';
+        if (writeError && final.verdict !== 'allow' && final.verdict !== 'listing' && final.verdict !== 'options' && final.verdict !== 'redirect') {
+          writeError(errorLine(final, client, req.socket.remotePort, started));
         }
-        logDone(d);
+        if (writeAccess) {
+          const log = writeAccess;
+          const write = (): void => log(accessLine({ client, method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode, bytes: bytesSent(res), referer: req.headers.referer, userAgent: req.headers['user-agent'], time: started }));
+          if (res.writableFinished) write();
+          else res.once('close', write);
+        }
+      };
+
+      if (next && visibleStatus(d) === 404 && d.verdict !== 'allow') {
+        // Mounted as middleware: "not here" lets the next handler try. A hidden 403 looks exactly
+        // like a missing file to the client, but it is a real refusal, so the error log says why.
+        if (decided.file) probe.close(decided.file.opened.fd);
+        if (d.masked && writeError) writeError(errorLine(d, decided.client ?? req.socket.remoteAddress ?? '-', req.socket.remotePort, started));
+        next();
         return;
       }
-      case 'listing':
-        sendListing(req, res, decided, cfg, probe).then(logDone, (err: unknown) => {
-          res.destroy();
-          logDone({ ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: String(err) });
-        });
-        return;
-      case 'options':
-        {
-          const headers: Headers = { ...BASE_HEADERS, Allow: ALLOW_HEADER };
-          mergeHeaders(headers, decided.headers); // a CORS preflight's answer
-          headers['Content-Length'] = 0;
-          res.writeHead(200, headers).end();
+      switch (d.verdict) {
+        case 'allow': {
+          const { opened, fsPath } = decided.file!;
+          const openVariant = (suffix: string): Opened | undefined => sidecar(req, cfg, probe, fsPath, suffix, verifier);
+          // Response headers follow the file actually sent: an index is served with the rules
+          // for /dir/index.html (as after Apache's DirectoryIndex internal redirect), so a
+          // `**/*.html` rule covers it. Access was decided on the request's own path.
+          const fileUrl = urlPathOf(cfg, fsPath);
+          const effective = fileUrl !== undefined && fileUrl !== d.urlPath ? effectiveFor(cfg, fileUrl) : decided.effective!;
+          try {
+            sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant });
+          } catch (err) {
+            // A bug, never a crash (sendFile has closed the descriptor).
+            const failed: Decision = { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}` };
+            if (res.headersSent) res.destroy();
+            else sendError(req, res, failed, cfg, probe, decided.headers);
+            logDone(failed);
+            return;
+          }
+          logDone(d);
+          return;
         }
-        logDone(d);
-        return;
-      case 'redirect':
-        sendRedirect(req, res, d, cfg, decided.headers);
-        logDone(d);
-        return;
-      default:
-        sendError(req, res, d, cfg, probe, decided.headers);
-        logDone(d);
+        case 'listing':
+          sendListing(req, res, decided, cfg, probe).then(logDone, (err: unknown) => {
+            res.destroy();
+            logDone({ ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: String(err) });
+          });
+          return;
+        case 'options':
+          {
+            const headers: Headers = { ...BASE_HEADERS, Allow: ALLOW_HEADER };
+            mergeHeaders(headers, decided.headers); // a CORS preflight's answer
+            headers['Content-Length'] = 0;
+            res.writeHead(d.status, headers).end();
+          }
+          logDone(d);
+          return;
+        case 'redirect':
+          sendRedirect(req, res, d, cfg, decided.headers);
+          logDone(d);
+          return;
+        default:
+          sendError(req, res, d, cfg, probe, decided.headers);
+          logDone(d);
+      }
     }
   } as Handler;
   handler.config = config;
