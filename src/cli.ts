@@ -5,7 +5,7 @@ import { serve } from './cli/serve.js';
 import { check } from './cli/check.js';
 import { VERSION } from './version.js';
 
-const SUBCOMMANDS = new Set(['serve', 'check', 'explain', 'audit', 'demo']);
+const SUBCOMMANDS = new Set(['serve', 'check', 'explain', 'audit', 'demo', 'export']);
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === '--version' || argv[0] === '-v') {

@@ -4,7 +4,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
-import { minimatch } from 'minimatch';
+import { Minimatch } from 'minimatch';
 import { configSchema, ruleSchema, type ConfigData, type DotfilesPolicy, type SymlinkPolicy } from './schema.js';
 import { CidrList } from '../policy/ip.js';
 import { compileFilter, type CompiledFilter } from '../policy/filters.js';
@@ -21,7 +21,9 @@ export interface ConfigError {
 export interface CompiledRule {
   readonly index: number;
   readonly glob: string;
+  /** A regular expression for the glob (for exports); matching itself uses `matcher`. */
   readonly re: RegExp;
+  readonly matcher: Minimatch;
   readonly listing?: boolean;
   readonly dotfiles?: DotfilesPolicy;
   readonly symlinks?: SymlinkPolicy;
@@ -69,6 +71,10 @@ export interface Overrides {
   dotfiles?: string;
   allow?: string[];
   deny?: string[];
+  /** --tls-cert / --tls-key: absolute paths (the flags are relative to the working directory). */
+  tlsCert?: string;
+  tlsKey?: string;
+  workers?: number | 'auto';
 }
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigError[] };
@@ -156,6 +162,13 @@ function applyOverrides(raw: Record<string, unknown>, o: Overrides, env: NodeJS.
     if (o.deny !== undefined) ip.deny = [...(Array.isArray(ip.deny) ? ip.deny : []), ...o.deny];
     raw.ip = ip;
   }
+  if (o.tlsCert !== undefined || o.tlsKey !== undefined) {
+    const tls = (typeof raw.tls === 'object' && raw.tls !== null ? { ...(raw.tls as object) } : {}) as Record<string, unknown>;
+    if (o.tlsCert !== undefined) tls.cert = o.tlsCert;
+    if (o.tlsKey !== undefined) tls.key = o.tlsKey;
+    raw.tls = tls;
+  }
+  if (o.workers !== undefined) raw.workers = o.workers;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -166,11 +179,18 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export function compileGlob(glob: string): RegExp {
-  // minimatch compiles to a RegExp once; matching is then linear in the path for these patterns.
-  const re = minimatch.makeRe(glob, { dot: true, nocomment: true, nonegate: true });
+const GLOB_OPTIONS = { dot: true, nocomment: true, nonegate: true } as const;
+
+/**
+ * SECURITY: rules match with Minimatch.match, not with the RegExp from makeRe: makeRe drops a
+ * trailing `**` after an inner one (`/**\/.git/**` would not match `/x/.git/config`), and its
+ * `.` stops at a newline (`/private/a%0Ab` would slip past `/private/**`).
+ */
+export function compileGlob(glob: string): { re: RegExp; matcher: Minimatch } {
+  const matcher = new Minimatch(glob, GLOB_OPTIONS);
+  const re = matcher.makeRe();
   if (!re) throw new TypeError(`invalid glob ${JSON.stringify(glob)}`);
-  return re;
+  return { re: new RegExp(re.source, re.flags.includes('s') ? re.flags : re.flags + 's'), matcher };
 }
 
 export function loadConfig(options: LoadOptions = {}): LoadResult {
@@ -231,14 +251,14 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
 
   const rules: CompiledRule[] = [];
   data.rules.forEach((r, index) => {
-    let re: RegExp;
+    let compiled: { re: RegExp; matcher: Minimatch };
     try {
-      re = compileGlob(r.path);
+      compiled = compileGlob(r.path);
     } catch (err) {
       errors.push({ path: `rules[${index}].path`, message: (err as Error).message });
       return;
     }
-    const rule: { -readonly [K in keyof CompiledRule]: CompiledRule[K] } = { index, glob: r.path, re };
+    const rule: { -readonly [K in keyof CompiledRule]: CompiledRule[K] } = { index, glob: r.path, ...compiled };
     if (r.listing !== undefined) rule.listing = r.listing;
     if (r.dotfiles !== undefined) rule.dotfiles = r.dotfiles;
     if (r.symlinks !== undefined) rule.symlinks = r.symlinks;
@@ -268,6 +288,12 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
     if (r.filter !== undefined) rule.filter = compileFilter(r.filter);
     rules.push(rule);
   });
+  if (data.tls !== undefined) {
+    // PEM files are relative to the config file, as every other path in it.
+    data.tls.cert = path.resolve(configDir, data.tls.cert);
+    data.tls.key = path.resolve(configDir, data.tls.key);
+    if (data.tls.ca !== undefined) data.tls.ca = path.resolve(configDir, data.tls.ca);
+  }
   let bans: BanList | undefined;
   if (data.bans !== undefined) {
     try {

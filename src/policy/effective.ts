@@ -31,11 +31,12 @@ const NO_RULES: readonly CompiledRule[] = Object.freeze([]);
 
 /**
  * A glob like `/private/**` must also cover `/private` itself (Apache's <Directory> does), so a
- * path is tested both as written and with a trailing slash.
+ * path is tested both as written and with its trailing slash added or removed.
  */
 export function ruleMatches(rule: CompiledRule, path: string): boolean {
-  if (rule.re.test(path)) return true;
-  return !path.endsWith('/') && rule.re.test(path + '/');
+  if (rule.matcher.match(path)) return true;
+  // `/private/**` covers `/private`; `/private/*` covers the directory `/private/a/`.
+  return path.endsWith('/') ? path.length > 1 && rule.matcher.match(path.slice(0, -1)) : rule.matcher.match(path + '/');
 }
 
 export function effectiveFor(config: Config, path: string): Effective {
