@@ -57,6 +57,10 @@ export const REASONS = Object.freeze({
   FILTER_QUERY: reason('KC313', 'FILTER_QUERY', 403, 'A request filter refuses this query string.', 'Change the rule\'s filter.query.'),
   CORS_DENIED: reason('KC320', 'CORS_DENIED', 403, 'A CORS preflight asked for an origin, method or header the rule does not allow.', 'Add it to the rule\'s cors.origins, cors.methods or cors.headers.'),
 
+  HTACCESS_DENIED: reason('KC330', 'HTACCESS_DENIED', 403, 'An .htaccess file (Require, or Order/Allow/Deny) refuses the client.', 'Edit the Require or Allow/Deny lines of the .htaccess named in the log.', 'AH01630'),
+  HTACCESS_FILE: reason('KC331', 'HTACCESS_FILE', 403, 'Files named .ht* (.htaccess, .htpasswd) are never served while htaccess is on.', 'Keep .ht* files out of reach; they configure the server.', 'AH01630'),
+  HTACCESS_UNREADABLE: reason('KC332', 'HTACCESS_UNREADABLE', 403, 'An .htaccess file on the path cannot be read by the server.', 'Make the .htaccess readable (chmod o+r) and its directory searchable (chmod o+x).', 'AH00529'),
+
   NOT_FOUND: reason('KC400', 'NOT_FOUND', 404, 'No file or directory exists at the mapped path.', 'Check the URL, or create the file.', 'AH00128'),
   SEARCH_PERMISSION: reason('KC401', 'SEARCH_PERMISSION', 403, 'A directory on the path lacks search (x) permission for the server.', 'Grant search permission on the directory (chmod o+x, or a group the server is in).', 'AH00035'),
   FILE_PERMISSION: reason('KC402', 'FILE_PERMISSION', 403, 'The server cannot read the file.', 'Grant read permission on the file (chmod o+r, or a group the server is in).', 'AH00132'),
@@ -73,6 +77,7 @@ export const REASONS = Object.freeze({
   LISTING: reason('KC503', 'LISTING', 200, 'The directory was listed.', ''),
 
   INTERNAL: reason('KC900', 'INTERNAL', 500, 'An unexpected filesystem error.', 'See the error log for the errno.'),
+  HTACCESS_ERROR: reason('KC902', 'HTACCESS_ERROR', 500, 'An .htaccess file on the path has a syntax error, so the directory is refused as Apache does.', 'Fix the line the error log names.', 'AH00526'),
   RESOURCES_EXHAUSTED: reason('KC901', 'RESOURCES_EXHAUSTED', 503, 'The server ran out of file descriptors.', 'Raise the open-file limit (ulimit -n) or lower the load; it recovers by itself.'),
 });
 

@@ -102,6 +102,7 @@ export const configSchema = z.strictObject({
   listingDenied: z.enum(['mark', 'omit']).default('mark').describe('Entries the server cannot read: listed and marked, or left out.'),
   dotfiles: z.enum(DOTFILES).default('deny'),
   symlinks: z.enum(SYMLINKS).default('inside-root'),
+  htaccess: z.boolean().default(false).describe('Read Apache .htaccess files (the access and listing subset) along each path.'),
   ip: z.strictObject({ allow: z.array(cidr).default([]), deny: z.array(cidr).default([]) }).default({ allow: [], deny: [] }),
   rules: z.array(ruleSchema).default([]),
   hideForbidden: z.boolean().default(false),
@@ -118,6 +119,27 @@ export const configSchema = z.strictObject({
   precompressed: z.boolean().default(true).describe('Serve file.br / file.gz sidecars when present, readable and fresh.'),
   serverSignature: z.boolean().default(true).describe('The <address> line on error pages and listings, as Apache\'s ServerSignature On.'),
   explainErrors: z.boolean().default(false).describe('Add the reason code and hint to error pages and a Keycard-Reason header. Leaks information: for teaching and previews.'),
+  // Server limits: Apache's defaults where it has one (LimitRequestLine 8190, KeepAliveTimeout 5s,
+  // Timeout 60s), node's otherwise.
+  limits: z.strictObject({
+    headersTimeout: z.int().min(100).max(3_600_000).default(20_000).describe('Milliseconds a client has to send the whole request head (slowloris): then 408 and the connection is closed.'),
+    requestTimeout: z.int().min(0).max(3_600_000).default(30_000).describe('Milliseconds a client has to send the whole request, body included; 0 for none.'),
+    keepAliveTimeout: z.int().min(0).max(3_600_000).default(5_000).describe('Milliseconds an idle keep-alive connection is kept open between requests.'),
+    idleTimeout: z.int().min(0).max(3_600_000).default(60_000).describe('Milliseconds without progress in either direction (a client that stopped reading) before the connection is closed; 0 for none.'),
+    maxHeaderSize: z.int().min(1024).max(1_048_576).default(16_384).describe('Bytes of request line and headers; more is 431.'),
+    maxUrlLength: z.int().min(16).max(8190).default(8190).describe('Characters of request target; more is 414. At most 8190 (Apache\'s LimitRequestLine).'),
+    maxConnections: z.int().min(1).max(1_000_000).default(4096).describe('Concurrent connections per process; a connection beyond it is closed at once.'),
+  }).default({ headersTimeout: 20_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, idleTimeout: 60_000, maxHeaderSize: 16_384, maxUrlLength: 8190, maxConnections: 4096 }).describe('Timeouts and sizes that bound what one client can hold (all times in milliseconds).'),
+  shutdownGrace: z.int().min(0).max(3_600_000).default(10_000).describe('On SIGTERM/SIGINT: milliseconds in-flight responses may take to finish before the process exits anyway. A second signal exits at once.'),
+  watch: z.boolean().default(false).describe('Reload when the config file changes (as SIGHUP does); an invalid new config is logged and the running one kept.'),
+  tls: z.strictObject({
+    cert: z.string().min(1).describe('PEM certificate (chain), relative to the config file.'),
+    key: z.string().min(1).describe('PEM private key, relative to the config file.'),
+    ca: z.string().min(1).optional().describe('PEM CA certificates to send with the chain.'),
+    passphraseEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'an environment variable name' }).optional().describe('Name of the environment variable that holds the key\'s passphrase (never the passphrase itself).'),
+    redirectFrom: z.int().min(0).max(65535).optional().describe('Also listen for plain HTTP on this port and answer every request with a 301 to https (0 picks a free port).'),
+  }).optional().describe('Serve HTTPS (HTTP/2 with ALPN, HTTP/1.1 for clients without it). PEM files relative to the config file.'),
+  workers: z.union([z.int().min(1).max(1024), z.literal('auto')]).default(1).describe('Processes sharing the port (node:cluster); "auto" is one per core.'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

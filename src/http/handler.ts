@@ -7,7 +7,7 @@ import type { Config } from '../config/load.js';
 import { decide, type Decided } from '../policy/decide.js';
 import { ALLOW_HEADER } from '../policy/request.js';
 import { resolve } from '../policy/resolve.js';
-import { effectiveFor } from '../policy/effective.js';
+import { effectiveFor, type Effective } from '../policy/effective.js';
 import { parseRequestTarget } from '../policy/url.js';
 import { AuthVerifier } from '../auth/verifier.js';
 import { kernelProbe, type FsProbe } from '../fs/probe.js';
@@ -56,9 +56,12 @@ function address(req: IncomingMessage, config: Config): string {
  * would see it), which the page then reports, as Apache's "Additionally, a 404 Not Found
  * error was encountered while trying to use an ErrorDocument".
  */
-function customPage(config: Config, status: number, probe: FsProbe): { body: Buffer; type: string } | { failed: number } | undefined {
+function customPage(config: Config, status: number, probe: FsProbe, docs?: Effective['errorDocuments']): { body: Buffer; type: string } | { failed: number } | undefined {
   const key = String(status) as keyof typeof config.data.errorPages;
-  const page = config.data.errorPages[key];
+  const doc = docs?.[key];
+  // An .htaccess ErrorDocument with a text is sent as that text (Apache does the same).
+  if (doc !== undefined && 'text' in doc) return { body: Buffer.from(doc.text, 'latin1'), type: 'text/html; charset=iso-8859-1' };
+  const page = doc !== undefined ? doc.path : config.data.errorPages[key];
   if (page === undefined) return undefined;
   const url = parseRequestTarget(page.startsWith('/') ? page : '/' + page);
   if (!url.ok) return { failed: 500 };
@@ -80,7 +83,7 @@ function customPage(config: Config, status: number, probe: FsProbe): { body: Buf
   }
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, probe: FsProbe, extra?: Record<string, string>): void {
+function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, probe: FsProbe, extra?: Record<string, string>, docs?: Effective['errorDocuments']): void {
   const status = visibleStatus(d);
   const reason = visibleReason(d);
   const head = req.method === 'HEAD';
@@ -96,7 +99,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
     headers['Content-Type'] = 'application/json';
     body = renderErrorJson(status, reason, explain ? { hint: REASONS[reason].hint } : undefined);
   } else {
-    const custom = customPage(config, status, probe);
+    const custom = customPage(config, status, probe, docs);
     if (custom !== undefined && !('failed' in custom)) {
       headers['Content-Type'] = custom.type;
       body = custom.body;
@@ -273,7 +276,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
             // A bug, never a crash (sendFile has closed the descriptor).
             const failed: Decision = { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}` };
             if (res.headersSent) res.destroy();
-            else sendError(req, res, failed, cfg, probe, decided.headers);
+            else sendError(req, res, failed, cfg, probe, decided.headers, decided.effective?.errorDocuments);
             logDone(failed);
             return;
           }
@@ -300,7 +303,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
           logDone(d);
           return;
         default:
-          sendError(req, res, d, cfg, probe, decided.headers);
+          sendError(req, res, d, cfg, probe, decided.headers, decided.effective?.errorDocuments);
           logDone(d);
       }
     }
@@ -314,7 +317,12 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
 }
 
 function bytesSent(res: ServerResponse): number {
-  const len = res.getHeader('content-length');
   if (res.req?.method === 'HEAD' || res.statusCode === 304) return 0;
+  // writeHead(status, object) over HTTP/1.1 writes the fields without storing them (getHeader
+  // sees nothing); HTTP/2's compatibility response stores them. Read the sent head instead, so
+  // both protocols log the same byte count.
+  const stored = res.getHeader('content-length');
+  const sent = stored === undefined ? /\r\ncontent-length: *(\d+)/i.exec((res as { _header?: string | null })._header ?? '')?.[1] : undefined;
+  const len = stored ?? sent;
   return typeof len === 'number' ? len : typeof len === 'string' ? Number(len) : 0;
 }

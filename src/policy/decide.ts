@@ -17,6 +17,8 @@ import type { ReasonName } from '../reasons.js';
 import { methodClass, preflight, type AuthPending, type AuthState, type MethodClass, type RequestFacts } from './request.js';
 import { resolve, type Resolution } from './resolve.js';
 import type { Effective } from './effective.js';
+import { htaccessStage } from '../htaccess/stage.js';
+import { defaultReader, type HtaccessReader } from '../htaccess/reader.js';
 
 export type { RequestFacts } from './request.js';
 
@@ -66,7 +68,7 @@ function unmaskForMethod(d: Decision, method: string, cls: MethodClass, trace: T
   return m;
 }
 
-export function decide(facts: RequestFacts, config: Config, probe: FsProbe, wantTrace = false, auth?: AuthState): Decided {
+export function decide(facts: RequestFacts, config: Config, probe: FsProbe, wantTrace = false, auth?: AuthState, htaccess?: HtaccessReader): Decided {
   const cls = methodClass(facts.method);
   const pre = preflight(facts, config, wantTrace, auth);
   if (pre.done) {
@@ -77,6 +79,22 @@ export function decide(facts: RequestFacts, config: Config, probe: FsProbe, want
     if (pre.authPending) out.authPending = pre.authPending;
     return out;
   }
+  if (config.data.htaccess) {
+    const authorization = facts.headers?.authorization;
+    const ht = htaccessStage({
+      config, segments: pre.segments, trailingSlash: pre.trailingSlash, urlPath: pre.path, client: pre.client.client,
+      authorization: Array.isArray(authorization) ? authorization[0] : authorization, effective: pre.effective, auth, reader: htaccess ?? defaultReader, trace: pre.trace,
+    });
+    if (ht.done) {
+      if (pre.trace) ht.decision.trace = pre.trace;
+      mask(ht.decision, pre.effective);
+      const out: Decided = { decision: unmaskForMethod(ht.decision, facts.method, cls, pre.trace), effective: pre.effective, client: pre.client.client };
+      const headers = { ...pre.headers, ...ht.headers };
+      if (Object.keys(headers).length) out.headers = headers;
+      if (ht.authPending) out.authPending = ht.authPending;
+      return out;
+    }
+  }
   const res = resolve({
     root: config.root,
     segments: pre.segments,
@@ -84,7 +102,7 @@ export function decide(facts: RequestFacts, config: Config, probe: FsProbe, want
     urlPath: pre.path,
     query: pre.query,
     effective: pre.effective,
-    index: config.data.index,
+    index: pre.effective.index ?? config.data.index,
     probe,
     trace: pre.trace,
   });

@@ -19,6 +19,10 @@ export interface Effective {
   cacheControl: string | undefined;
   headers: Readonly<Record<string, string>>[];
   matched: readonly CompiledRule[];
+  /** Index names when something (an .htaccess DirectoryIndex) overrides the config's. */
+  index: readonly string[] | undefined;
+  /** Error documents an .htaccess sets for this path: a local path or a text. */
+  errorDocuments: Readonly<Record<string, { path: string } | { text: string }>> | undefined;
   auth: CompiledAuth | undefined;
   cors: CorsPolicy | undefined;
   /** Every matching rule's filter applies (filters only ever add refusals). */
@@ -52,6 +56,8 @@ export function effectiveFor(config: Config, path: string): Effective {
     cacheControl: d.cacheControl,
     headers: Object.keys(d.headers).length ? [d.headers] : [],
     matched: NO_RULES,
+    index: undefined,
+    errorDocuments: undefined,
     auth: undefined,
     cors: undefined,
     filters: [],

@@ -12,7 +12,7 @@ import { clientAddress, parseAddr, type ClientAddress } from './ip.js';
 import { parseRequestTarget } from './url.js';
 import { evaluateFilter } from './filters.js';
 import { evaluateCors } from './cors.js';
-import { parseBasic } from './basic.js';
+import { authenticate } from './authn.js';
 
 export interface RequestFacts {
   method: string;
@@ -195,40 +195,17 @@ export function preflight(facts: RequestFacts, config: Config, wantTrace = false
 
   if (eff.auth) {
     const a = eff.auth;
-    const challenge = { 'WWW-Authenticate': `Basic realm="${a.realm}", charset="UTF-8"` };
-    const limited = auth?.retryAfter(client.client);
-    if (limited !== undefined) {
-      const out = refuse(decision('deny', 'AUTH_RATE_LIMITED', url.path, `too many failed logins from ${client.client}; retry after ${limited} s`, { key: a.key, client: client.client }), trace, eff, client);
-      if (out.done) out.headers = { ...corsHeaders, 'Retry-After': String(limited) };
+    const r = authenticate({ realm: a.realm, users: a.users, groups: a.groups, key: a.key }, header(facts, 'authorization'), client.client, url.path, auth, (user, groups) => ({
+      ok: a.require.some((q) => q.kind === 'valid-user' || (q.kind === 'user' && q.names.includes(user)) || (q.kind === 'group' && q.names.some((g) => groups.has(g)))),
+      wanted: `${a.key}.require: ` + a.require.map((q) => (q.kind === 'valid-user' ? 'valid-user' : `${q.kind} ${q.names.join(' ')}`)).join(' or '),
+    }));
+    if (r.kind === 'pending') return { done: true, decision: r.decision, effective: eff, client, headers: { ...corsHeaders, ...r.headers }, authPending: r.pending };
+    if (r.kind === 'refused') {
+      const out = refuse(r.decision, trace, eff, client);
+      if (out.done) out.headers = { ...corsHeaders, ...r.headers };
       return out;
     }
-    const creds = parseBasic(header(facts, 'authorization'));
-    if (!creds) {
-      const out = refuse(decision('deny', 'AUTH_REQUIRED', url.path, `${a.key} requires authentication (realm "${a.realm}"); no Basic credentials sent`, { key: a.key }), trace, eff, client);
-      if (out.done) out.headers = { ...corsHeaders, ...challenge };
-      return out;
-    }
-    const known = auth?.lookup(a.users, creds.user, creds.password);
-    if (known === undefined) {
-      // Not verified yet: a safe 401 unless the caller verifies and decides again.
-      const d = decision('deny', 'AUTH_REQUIRED', url.path, `credentials for "${creds.user}" not verified yet`, { key: a.key });
-      return { done: true, decision: d, effective: eff, client, headers: { ...corsHeaders, ...challenge }, authPending: { file: a.users, user: creds.user, password: creds.password, client: client.client } };
-    }
-    if (!known) {
-      auth?.recordFailure(client.client);
-      const out = refuse(decision('deny', 'AUTH_FAILED', url.path, `user "${creds.user}": authentication failure for ${a.key} (wrong user name or password)`, { key: a.key }), trace, eff, client);
-      if (out.done) out.headers = { ...corsHeaders, ...challenge };
-      return out;
-    }
-    const groups = a.groups !== undefined && a.require.some((q) => q.kind === 'group') ? auth!.groupsOf(a.groups, creds.user) : new Set<string>();
-    const admitted = a.require.some((q) => q.kind === 'valid-user' || (q.kind === 'user' && q.names.includes(creds.user)) || (q.kind === 'group' && q.names.some((g) => groups.has(g))));
-    if (!admitted) {
-      const wanted = a.require.map((q) => (q.kind === 'valid-user' ? 'valid-user' : `${q.kind} ${q.names.join(' ')}`)).join(' or ');
-      const out = refuse(decision('deny', 'AUTH_FORBIDDEN', url.path, `user "${creds.user}" is authenticated but not admitted by ${a.key}.require (needs ${wanted})`, { key: a.key }), trace, eff, client);
-      if (out.done && corsHeaders) out.headers = corsHeaders;
-      return out;
-    }
-    trace?.push({ check: 'auth', detail: `user "${creds.user}" admitted by ${a.key}` });
+    trace?.push({ check: 'auth', detail: `user "${r.user}" admitted by ${a.key}` });
   }
 
   return { done: false, segments: url.segments, trailingSlash: url.trailingSlash, path: url.path, query: url.query, effective: eff, client, trace, headers: corsHeaders };
