@@ -10,6 +10,7 @@ import { visibleStatus } from '../decision.js';
 import { REASONS, type ReasonName } from '../reasons.js';
 import { EXIT, parse, UsageError } from './args.js';
 import { chooseJudge } from './judge.js';
+import { formatScan, scanHtaccess } from '../htaccess/scan.js';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -81,8 +82,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (tty) process.stderr.write(`\raudited ${rows.length} entries.\n`);
 
+  const htaccess = config.data.htaccess ? scanHtaccess(config.root) : [];
   if (values.json) {
-    process.stdout.write(JSON.stringify({ root: config.root, judgedAs: judge.label, client: peer, entries: rows }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ root: config.root, judgedAs: judge.label, client: peer, entries: rows, ...(config.data.htaccess ? { htaccess } : {}) }, null, 2) + '\n');
     return EXIT.OK;
   }
   const groups = new Map<string, AuditRow[]>();
@@ -104,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
   out.push('totals:');
   for (const key of order) out.push(`  ${String(groups.get(key)!.length).padStart(7)}  ${key}`);
   out.push(`  ${String(rows.length).padStart(7)}  entries`);
+  if (htaccess.length) out.push('', '.htaccess:', formatScan(htaccess));
   process.stdout.write(out.join('\n') + '\n');
   return EXIT.OK;
 }

@@ -1,6 +1,7 @@
 // `keycard check`: validate the config and print the effective settings. Exit 0 or 2.
 import { loadConfig, formatConfigErrors, type LoadOptions } from '../config/load.js';
 import { EXIT } from './args.js';
+import { formatScan, scanHtaccess } from '../htaccess/scan.js';
 
 export function check(load: LoadOptions): number {
   const loaded = loadConfig(load);
@@ -16,5 +17,9 @@ export function check(load: LoadOptions): number {
   const { $schema: _schema, ...settings } = config.data;
   process.stdout.write(`config: ${config.file ?? '(defaults)'}\nroot: ${config.root}\n${JSON.stringify(settings, null, 2)}\n`);
   for (const w of warnings) process.stderr.write(`keycard: warning: ${w}\n`);
+  if (config.data.htaccess) {
+    const issues = scanHtaccess(config.root);
+    if (issues.length) process.stdout.write(`.htaccess:\n${formatScan(issues)}\n`);
+  }
   return EXIT.OK;
 }

@@ -173,3 +173,17 @@ describe.skipIf(!HAVE_APACHE)('Apache httpd answers the same', () => {
     if (row.body !== undefined) expect(res.text).toContain(row.body);
   });
 });
+
+describe('check and audit report what keycard does not read', () => {
+  it('lists ignored directives and syntax errors with file and line', () => {
+    const config = fx.path('server.config.json');
+    const check = runCli(['check', '--config', config]);
+    expect(check.status).toBe(0);
+    expect(check.stdout).toMatch(/ignored\/\.htaccess:1: ignored: Header/);
+    expect(check.stdout).toMatch(/syntax\/\.htaccess:1: error \(the directory answers 500\): Require bogus words/);
+    const audit = runCli(['audit', '--json', '--config', config, ...(SERVER_USER ? ['--as', SERVER_USER] : [])]);
+    const out = JSON.parse(audit.stdout);
+    expect(out.htaccess.map((i: { kind: string; line: number }) => `${i.kind}:${i.line}`)).toEqual(expect.arrayContaining(['ignored:1', 'error:1']));
+    expect(out.entries.find((e: { path: string }) => e.path === '/denied/a.txt').code).toBe('KC330');
+  });
+});
