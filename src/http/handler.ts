@@ -20,7 +20,8 @@ import { sendFile, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Header
 import { encodePath } from '../policy/url.js';
 import type { Opened } from '../fs/probe.js';
 import { gatherListing } from './listing.js';
-import { listingJson, parseSortQuery, renderAutoindex } from '../listing/autoindex.js';
+import { listingJsonAsync, parseSortQuery, renderAutoindexAsync } from '../listing/autoindex.js';
+import { errnoReason } from '../policy/walk.js';
 
 export type Next = (err?: unknown) => void;
 export type Handler = ((req: IncomingMessage, res: ServerResponse, next?: Next) => void) & { config: Config; setConfig(c: Config): void };
@@ -130,15 +131,21 @@ async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided
   const fsPath = d.dir!.fsPath;
   const result = await gatherListing({ config, fsPath, urlPath: d.decision.urlPath, peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req) });
   if (!result.ok) {
-    const refused: Decision = { ...d.decision, verdict: 'deny', status: 403, reason: 'DIRECTORY_UNREADABLE', code: REASONS.DIRECTORY_UNREADABLE.code, message: `Can't open directory for index: ${fsPath}/ (${result.errno})`, evidence: { fsPath, errno: result.errno } };
-    if (d.effective?.hide) refused.masked = { by: d.effective.source.hide, status: 404 };
+    // The directory was readable a moment ago; map what went wrong since, as the resolver does.
+    const reason = result.errno === 'EACCES' || result.errno === 'EPERM' ? 'DIRECTORY_UNREADABLE' : errnoReason(result.errno);
+    const verdict = reason === 'NOT_FOUND' || reason === 'PATH_INFO' ? 'notFound' : reason === 'DIRECTORY_UNREADABLE' ? 'deny' : 'error';
+    const refused: Decision = { ...d.decision, verdict, status: REASONS[reason].status, reason, code: REASONS[reason].code, message: `Can't open directory for index: ${fsPath}/ (${result.errno})`, evidence: { fsPath, errno: result.errno } };
+    if (d.effective?.hide && refused.status === 403) refused.masked = { by: d.effective.source.hide, status: 404 };
     sendError(req, res, refused, config, probe, d.headers);
     return refused;
   }
   const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?') + 1) : '';
   const sort = parseSortQuery(query);
   const json = prefersJson(req.headers.accept);
-  const body = Buffer.from(json ? listingJson(result.entries, sort) : renderAutoindex({ urlPath: d.decision.urlPath, entries: result.entries, sort, address: config.data.serverSignature ? `<address>${address(req, config)}</address>` : '' }), 'utf8');
+  // Rendered in slices of a few milliseconds, so a 10,000-entry listing never holds other requests up.
+  const body = json
+    ? await listingJsonAsync(result.entries, sort)
+    : await renderAutoindexAsync({ urlPath: d.decision.urlPath, entries: result.entries, sort, address: config.data.serverSignature ? `<address>${address(req, config)}</address>` : '' });
   const headers: Headers = {
     ...BASE_HEADERS,
     'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html;charset=UTF-8',

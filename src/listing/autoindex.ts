@@ -5,7 +5,9 @@
 //
 // This module is pure: it turns a list of entries into HTML or JSON. The caller reads the
 // directory, stats the entries, hides what IndexIgnore would hide (dotfiles), and serves the
-// result as `text/html;charset=UTF-8`.
+// result as `text/html;charset=UTF-8`. renderAutoindex and listingJson build the page in one
+// go; renderAutoindexAsync and listingJsonAsync build the same bytes as a Buffer in slices of
+// about 2 ms, so a server listing 10,000 entries keeps answering other requests meanwhile.
 //
 // Differences from Apache's bytes, all deliberate:
 //   - HEAD_ADDITION: a viewport <meta> and a tiny <style> in the head, so the table is readable
@@ -40,11 +42,16 @@ export const DEFAULT_SORT: Readonly<SortOrder> = Object.freeze({ column: 'N', or
 const DOCTYPE = '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd">\n';
 
 /** keycard's one addition to Apache's <head>; exported so tests can compare the rest to Apache. */
+// On a phone (under 40em) the icon column goes (keycard serves no /icons/, so it holds only
+// alt text such as "[PARENTDIR]"), and dates, sizes and headers are set smaller: the names
+// keep most of a 390 px screen and nothing scrolls sideways.
 export const HEAD_ADDITION =
   '  <meta name="viewport" content="width=device-width, initial-scale=1">\n' +
   '  <style type="text/css">table{border-collapse:collapse}td{padding:.15em .5em}' +
   'td:nth-child(2){overflow-wrap:anywhere}td[align=right]{white-space:nowrap}' +
-  '.denied{color:#b00;font-weight:bold}</style>\n';
+  '.denied{color:#b00;font-weight:bold}' +
+  '@media (max-width:40em){td:first-child,th[valign]{display:none}td{padding:.25em .3em}' +
+  'td[align=right],.denied,th{font-size:.8em}}</style>\n';
 
 const RULE_ROW = '   <tr><th colspan="5"><hr></th></tr>\n';
 
@@ -135,18 +142,26 @@ export function formatSize(bytes: number): string {
 
 const pad2 = (n: number): string => (n < 10 ? '0' + n : String(n));
 
-/** `YYYY-MM-DD HH:MM` in the server's local time, in UTC, or in an IANA zone. */
+/**
+ * `YYYY-MM-DD HH:MM` in the server's local time, in UTC, or in an IANA zone. One formatter per
+ * page; it remembers the last second it formatted (files written together share it), and it
+ * works on whole seconds, which is exact because no zone offset has a fraction of a second.
+ */
 function dateFormatter(timeZone: string | undefined): (ms: number) => string {
-  if (timeZone === undefined) {
+  if (timeZone === undefined || timeZone === 'UTC') {
+    const utc = timeZone === 'UTC';
+    const d = new Date(0);
+    let lastSecond = Number.NaN;
+    let lastText = '';
     return (ms) => {
-      const d = new Date(ms);
-      return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-    };
-  }
-  if (timeZone === 'UTC') {
-    return (ms) => {
-      const d = new Date(ms);
-      return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}`;
+      const second = Math.floor(ms / 1000);
+      if (second === lastSecond) return lastText;
+      d.setTime(second * 1000);
+      lastText = utc
+        ? `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}`
+        : `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+      lastSecond = second;
+      return lastText;
     };
   }
   // Throws RangeError for an unknown zone: that is a configuration error, say it loudly.
@@ -209,29 +224,46 @@ export function parseSortQuery(query: string): SortOrder {
   return { column, order };
 }
 
-/** UTF-8 byte order (= code point order), what strcmp gives Apache. JS `<` is UTF-16 order. */
-function compareBytes(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) {
-        // Surrogates (astral code points) sort after U+E000..U+FFFF in code point order.
-        x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
-        y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
-      }
-      return x < y ? -1 : 1;
-    }
-  }
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+
+// Apache compares names with strcmp, i.e. in UTF-8 byte order, which is code point order. JS
+// `<` compares UTF-16 code units, which differs only where U+E000..U+FFFF meet astral code
+// points (surrogate pairs, 0xD800..0xDFFF). Names with a code unit >= 0xD800 get a key in
+// which surrogates move above U+FFFF's place, so plain `<` on keys is code point order.
+const HIGH_UNIT = /[\ud800-\uffff]/;
+const HIGH_UNITS = /[\ud800-\uffff]/g;
+function codePointKey(s: string): string {
+  if (!HIGH_UNIT.test(s)) return s;
+  return s.replace(HIGH_UNITS, (c) => {
+    const u = c.charCodeAt(0);
+    return String.fromCharCode(u >= 0xe000 ? u - 0x800 : u + 0x2000);
+  });
 }
 
 interface SortItem {
   entry: ListingEntry;
-  key: string; // the name as Apache holds it: directories end in '/'
-  size: number; // -1 for directories, as Apache
-  lm: number;
+  /** The name as Apache holds it (directories end in '/'), as a code point order key. */
+  key: string;
+  /** The primary key: mtime for M, size for S (directories -1, as Apache), 0 otherwise. */
+  num: number;
+}
+
+function sortItems(entries: readonly ListingEntry[], column: SortOrder['column']): SortItem[] {
+  const items: SortItem[] = new Array<SortItem>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    const num =
+      column === 'M' ? (Number.isFinite(entry.mtimeMs) ? entry.mtimeMs : -Infinity) :
+      column === 'S' ? (entry.isDir || !(entry.size >= 0) ? -1 : entry.size) :
+      0;
+    items[i] = { entry, key: codePointKey(entry.isDir ? entry.name + '/' : entry.name), num };
+  }
+  return items;
+}
+
+/** The primary key, then the name; O=D reverses both. Small, so 10,000 entries sort fast. */
+function itemComparator(order: SortOrder['order']): (a: SortItem, b: SortItem) => number {
+  const s = order === 'D' ? -1 : 1;
+  return (a, b) => (a.num !== b.num ? (a.num < b.num ? -s : s) : a.key < b.key ? -s : a.key > b.key ? s : 0);
 }
 
 /**
@@ -240,22 +272,11 @@ interface SortItem {
  * description (there are none) then name. O=D reverses the whole order.
  */
 export function sortEntries(entries: readonly ListingEntry[], sort: SortOrder): ListingEntry[] {
-  const items: SortItem[] = entries.map((entry) => ({
-    entry,
-    key: entry.isDir ? entry.name + '/' : entry.name,
-    size: entry.isDir || !(entry.size >= 0) ? -1 : entry.size,
-    lm: Number.isFinite(entry.mtimeMs) ? entry.mtimeMs : -Infinity,
-  }));
-  const sign = sort.order === 'D' ? -1 : 1;
-  const column = sort.column;
-  items.sort((a, b) => {
-    let r = 0;
-    if (column === 'M') r = a.lm < b.lm ? -1 : a.lm > b.lm ? 1 : 0;
-    else if (column === 'S') r = a.size < b.size ? -1 : a.size > b.size ? 1 : 0;
-    if (r === 0) r = compareBytes(a.key, b.key);
-    return sign * r;
-  });
-  return items.map((i) => i.entry);
+  const items = sortItems(entries, sort.column);
+  items.sort(itemComparator(sort.order));
+  const out: ListingEntry[] = new Array<ListingEntry>(items.length);
+  for (let i = 0; i < items.length; i++) out[i] = items[i]!.entry;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,10 +301,26 @@ function isTextName(name: string): boolean {
   return type !== false && type.startsWith('text/');
 }
 
+const ICON_DIR = '<img src="/icons/folder.gif" alt="[DIR]">';
+const ICON_TEXT = '<img src="/icons/text.gif" alt="[TXT]">';
+const ICON_OTHER = '<img src="/icons/unknown.gif" alt="[   ]">';
+
+// The icon depends only on the extensions (everything from the first dot), and a directory
+// holds few distinct ones: remember them. Bounded, so hostile names cannot grow it.
+const iconByExtensions = new Map<string, string>();
+
 function iconCell(entry: ListingEntry): string {
-  if (entry.isDir) return '<img src="/icons/folder.gif" alt="[DIR]">';
-  if (isTextName(entry.name)) return '<img src="/icons/text.gif" alt="[TXT]">';
-  return '<img src="/icons/unknown.gif" alt="[   ]">';
+  if (entry.isDir) return ICON_DIR;
+  const dot = entry.name.indexOf('.');
+  if (dot < 0) return ICON_OTHER;
+  const exts = entry.name.slice(dot);
+  let icon = iconByExtensions.get(exts);
+  if (icon === undefined) {
+    icon = isTextName(exts) ? ICON_TEXT : ICON_OTHER;
+    if (iconByExtensions.size >= 1024) iconByExtensions.clear();
+    iconByExtensions.set(exts, icon);
+  }
+  return icon;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,85 +340,231 @@ function parentPath(urlPath: string): string | undefined {
   return slash < 0 ? '/' : urlPath.slice(0, slash + 1);
 }
 
+export interface AutoindexOptions {
+  /** The decoded, canonical request path, ending in `/`; entry hrefs are relative to it. */
+  urlPath: string;
+  entries: readonly ListingEntry[];
+  sort: SortOrder;
+  /** The whole `<address>…</address>` line (already escaped), or '' for none (ServerSignature Off). */
+  address: string;
+  /** An IANA zone name, or 'UTC'; the server's local time when absent. */
+  timeZone?: string;
+}
+
+function pageHead(opts: AutoindexOptions): string {
+  const { urlPath, sort } = opts;
+  // Apache titles with r->uri minus its trailing slashes, but '/' stays '/'.
+  let titleEnd = urlPath.length;
+  while (titleEnd > 1 && urlPath[titleEnd - 1] === '/') titleEnd--;
+  const title = escapeHtml(urlPath.slice(0, titleEnd));
+  let out =
+    DOCTYPE +
+    '<html>\n <head>\n  <title>Index of ' + title + '</title>\n' +
+    HEAD_ADDITION +
+    ' </head>\n <body>\n<h1>Index of ' + title + '</h1>\n' +
+    '  <table>\n   <tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th><th>' +
+    sortLink('Name', 'N', sort) + '</th><th>' +
+    sortLink('Last modified', 'M', sort) + '</th><th>' +
+    sortLink('Size', 'S', sort) + '</th><th>' +
+    sortLink('Description', 'D', sort) + '</th></tr>\n' +
+    RULE_ROW;
+  const parent = parentPath(urlPath);
+  if (parent !== undefined) {
+    out +=
+      '<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td><td><a href="' +
+      escapeHtml(encodePathSegment(parent)) +
+      '">Parent Directory</a></td><td>&nbsp;</td><td align="right">  - </td><td>&nbsp;</td></tr>\n';
+  }
+  return out;
+}
+
+function pageTail(address: string): string {
+  let out = RULE_ROW + '</table>\n';
+  if (address !== '') out += address.endsWith('\n') ? address : address + '\n';
+  return out + '</body></html>\n';
+}
+
+function entryRow(entry: ListingEntry, formatDate: (ms: number) => string): string {
+  const name = entry.isDir ? entry.name + '/' : entry.name;
+  return (
+    '<tr><td valign="top">' + iconCell(entry) +
+    '</td><td><a href="' + escapeHtml(encodePathSegment(name)) + '">' + escapeHtml(name) +
+    (Number.isFinite(entry.mtimeMs) ? '</a></td><td align="right">' + formatDate(entry.mtimeMs) + '  ' : '</a></td><td>&nbsp;') +
+    '</td><td align="right">' + (entry.isDir ? '  - ' : formatSize(entry.size)) +
+    (entry.denied === true ? '</td><td class="denied">forbidden</td></tr>\n' : '</td><td>&nbsp;</td></tr>\n')
+  );
+}
+
 /**
  * The HTML listing of one directory. `urlPath` is the decoded, canonical request path ending in
  * `/`; entry hrefs are relative to it. `address` is the whole `<address>…</address>` line
  * (already escaped) or '' for none (ServerSignature Off). Dates are in the server's local
  * time unless `timeZone` (an IANA name, or 'UTC') is given.
  */
-export function renderAutoindex(opts: {
-  urlPath: string;
-  entries: readonly ListingEntry[];
-  sort: SortOrder;
-  address: string;
-  timeZone?: string;
-}): string {
-  const { urlPath, sort, address } = opts;
+export function renderAutoindex(opts: AutoindexOptions): string {
   const formatDate = dateFormatter(opts.timeZone);
+  let out = pageHead(opts);
+  for (const entry of sortEntries(opts.entries, opts.sort)) out += entryRow(entry, formatDate);
+  return out + pageTail(opts.address);
+}
 
-  // Apache titles with r->uri minus its trailing slashes, but '/' stays '/'.
-  let titleEnd = urlPath.length;
-  while (titleEnd > 1 && urlPath[titleEnd - 1] === '/') titleEnd--;
-  const title = escapeHtml(urlPath.slice(0, titleEnd));
+// ---------------------------------------------------------------------------------------------
+// Yielding: the same pages, built in slices so a large directory never holds the event loop.
+//
+// The async renderers give the bytes of the plain ones, as a Buffer ready to send, and never
+// run more than about `sliceMs` without letting other callbacks (other requests) in: the sort
+// is a merge sort of short sorted runs whose merges pause, and the page is encoded to UTF-8
+// in 16 KB pieces, so the young generation holds no 10,000-piece string for the GC to copy.
 
-  const out: string[] = [
-    DOCTYPE,
-    '<html>\n <head>\n  <title>Index of ', title, '</title>\n',
-    HEAD_ADDITION,
-    ' </head>\n <body>\n<h1>Index of ', title, '</h1>\n',
-    '  <table>\n   <tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th><th>',
-    sortLink('Name', 'N', sort), '</th><th>',
-    sortLink('Last modified', 'M', sort), '</th><th>',
-    sortLink('Size', 'S', sort), '</th><th>',
-    sortLink('Description', 'D', sort), '</th></tr>\n',
-    RULE_ROW,
-  ];
+/** How long one synchronous slice of work may run before other work gets a turn. */
+export const SLICE_MS = 2;
 
-  const parent = parentPath(urlPath);
-  if (parent !== undefined) {
-    out.push(
-      '<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td><td><a href="',
-      escapeHtml(encodePathSegment(parent)),
-      '">Parent Directory</a></td><td>&nbsp;</td><td align="right">  - </td><td>&nbsp;</td></tr>\n',
-    );
+/** Lets pending I/O callbacks (other requests) run: setImmediate runs after the poll phase. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+class Slicer {
+  private started = performance.now();
+  constructor(private readonly sliceMs: number) {}
+  /** True when the current slice has used its time; then `await pause()`. */
+  due(): boolean {
+    return performance.now() - this.started >= this.sliceMs;
   }
-
-  for (const entry of sortEntries(opts.entries, sort)) {
-    const name = entry.isDir ? entry.name + '/' : entry.name;
-    out.push(
-      '<tr><td valign="top">', iconCell(entry),
-      '</td><td><a href="', escapeHtml(encodePathSegment(name)), '">', escapeHtml(name),
-      Number.isFinite(entry.mtimeMs)
-        ? '</a></td><td align="right">' + formatDate(entry.mtimeMs) + '  '
-        : '</a></td><td>&nbsp;',
-      '</td><td align="right">', entry.isDir ? '  - ' : formatSize(entry.size),
-      entry.denied === true ? '</td><td class="denied">forbidden</td></tr>\n' : '</td><td>&nbsp;</td></tr>\n',
-    );
+  async pause(): Promise<void> {
+    await yieldToEventLoop();
+    this.started = performance.now();
   }
+}
 
-  out.push(RULE_ROW, '</table>\n');
-  if (address !== '') out.push(address.endsWith('\n') ? address : address + '\n');
-  out.push('</body></html>\n');
-  return out.join('');
+const RUN = 256;
+
+/** sortEntries, in slices: sorted runs of RUN items, then bottom-up stable merges. */
+async function sortEntriesSliced(entries: readonly ListingEntry[], sort: SortOrder, slicer: Slicer): Promise<ListingEntry[]> {
+  const n = entries.length;
+  let src = sortItems(entries, sort.column);
+  const cmp = itemComparator(sort.order);
+  if (slicer.due()) await slicer.pause();
+  for (let lo = 0; lo < n; lo += RUN) {
+    const run = src.slice(lo, lo + RUN).sort(cmp); // stable, like the whole-array sort
+    for (let i = 0; i < run.length; i++) src[lo + i] = run[i]!;
+    if (slicer.due()) await slicer.pause();
+  }
+  let dst: SortItem[] = new Array<SortItem>(n);
+  for (let width = RUN; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (k < hi) {
+        // Left first on ties: stable, so the result equals sortEntries'.
+        dst[k++] = j >= hi || (i < mid && cmp(src[i]!, src[j]!) <= 0) ? src[i++]! : src[j++]!;
+        if ((k & 1023) === 0 && slicer.due()) await slicer.pause();
+      }
+    }
+    [src, dst] = [dst, src];
+  }
+  const out: ListingEntry[] = new Array<ListingEntry>(n);
+  for (let i = 0; i < n; i++) out[i] = src[i]!.entry;
+  return out;
+}
+
+const PIECE = 16 * 1024;
+
+async function encodeInSlices(head: string, rows: readonly ListingEntry[], row: (e: ListingEntry, first: boolean) => string, tail: string, slicer: Slicer): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  let text = head;
+  for (let i = 0; i < rows.length; i++) {
+    text += row(rows[i]!, i === 0);
+    if (text.length >= PIECE) {
+      pieces.push(Buffer.from(text, 'utf8'));
+      text = '';
+    }
+    if ((i & 63) === 63 && slicer.due()) await slicer.pause();
+  }
+  pieces.push(Buffer.from(text + tail, 'utf8'));
+  return Buffer.concat(pieces);
+}
+
+/**
+ * `Buffer.from(renderAutoindex(opts), 'utf8')`, byte for byte, built in slices of about
+ * `sliceMs` (sort included), so 10,000 entries never hold the event loop for long.
+ */
+export async function renderAutoindexAsync(opts: AutoindexOptions, sliceMs = SLICE_MS): Promise<Buffer> {
+  const slicer = new Slicer(sliceMs);
+  const formatDate = dateFormatter(opts.timeZone);
+  const sorted = await sortEntriesSliced(opts.entries, opts.sort, slicer);
+  return encodeInSlices(pageHead(opts), sorted, (e) => entryRow(e, formatDate), pageTail(opts.address), slicer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+const JSON_HTML_SPECIAL = /[<>&]/;
+const JSON_HTML_SPECIAL_ALL = /[<>&]/g;
+const JSON_ESCAPES: Readonly<Record<string, string>> = { '<': '\\u003c', '>': '\\u003e', '&': '\\u0026' };
+
+const DAY_MS = 86_400_000;
+const pad3 = (n: number): string => (n < 10 ? '00' + n : n < 100 ? '0' + n : String(n));
+
+/**
+ * Date#toISOString, without a Date per entry (it is the slow part of a large JSON listing):
+ * the date part is formatted once per day, the time of day by arithmetic. Null when the time
+ * is not a valid Date.
+ */
+function isoFormatter(): (ms: number) => string | null {
+  let lastDay = Number.NaN;
+  let dayText = '';
+  return (ms) => {
+    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return null;
+    const t = Math.trunc(ms); // TimeClip, as new Date(ms) does
+    const day = Math.floor(t / DAY_MS);
+    if (day !== lastDay) {
+      dayText = new Date(day * DAY_MS).toISOString().slice(0, -13); // 'YYYY-MM-DDT'
+      lastDay = day;
+    }
+    let rest = t - day * DAY_MS;
+    const msec = rest % 1000;
+    rest = (rest - msec) / 1000;
+    const sec = rest % 60;
+    rest = (rest - sec) / 60;
+    return `${dayText}${pad2(Math.floor(rest / 60))}:${pad2(rest % 60)}:${pad2(sec)}.${pad3(msec)}Z`;
+  };
+}
+
+function jsonRow(e: ListingEntry, iso: (ms: number) => string | null): string {
+  // Built by hand: JSON.stringify on a whole object per row is the slow part of 10,000 rows.
+  const mtime = iso(e.mtimeMs);
+  const text =
+    '{"name":' + JSON.stringify(e.name) +
+    (e.isDir ? ',"type":"directory","size":' : ',"type":"file","size":') +
+    (e.size >= 0 && Number.isFinite(e.size) ? String(e.size) : 'null') +
+    (mtime === null ? ',"mtime":null' : ',"mtime":"' + mtime + '"') +
+    (e.denied === true ? ',"denied":true}' : '}');
+  return JSON_HTML_SPECIAL.test(text) ? text.replace(JSON_HTML_SPECIAL_ALL, (c) => JSON_ESCAPES[c] ?? c) : text;
 }
 
 /**
  * The same listing as JSON: `[{name, type: 'file'|'directory', size, mtime, denied?: true}]`.
  * `name` has no trailing slash (`type` says what it is); `size` is the entry's byte size as
- * given; `mtime` is an ISO 8601 UTC string (null if unknown). Sorted like the HTML (N/A when
- * no order is given). `<`, `>` and `&` are \u-escaped so the body can never be sniffed as HTML.
+ * given (null if unknown); `mtime` is an ISO 8601 UTC string (null if unknown). Sorted like
+ * the HTML (N/A when no order is given). `<`, `>` and `&` are \u-escaped so the body can never
+ * be sniffed as HTML.
  */
 export function listingJson(entries: readonly ListingEntry[], sort: SortOrder = DEFAULT_SORT): string {
-  const rows = sortEntries(entries, sort).map((e) => {
-    const mtime = Number.isFinite(e.mtimeMs) && Math.abs(e.mtimeMs) <= 8.64e15 ? new Date(e.mtimeMs).toISOString() : null;
-    const row: { name: string; type: 'file' | 'directory'; size: number; mtime: string | null; denied?: true } = {
-      name: e.name,
-      type: e.isDir ? 'directory' : 'file',
-      size: e.size,
-      mtime,
-    };
-    if (e.denied === true) row.denied = true;
-    return row;
-  });
-  return JSON.stringify(rows).replace(/[<>&]/g, (c) => (c === '<' ? '\\u003c' : c === '>' ? '\\u003e' : '\\u0026'));
+  const sorted = sortEntries(entries, sort);
+  const iso = isoFormatter();
+  let out = '[';
+  for (let i = 0; i < sorted.length; i++) out += (i === 0 ? '' : ',') + jsonRow(sorted[i]!, iso);
+  return out + ']';
+}
+
+/** `Buffer.from(listingJson(entries, sort), 'utf8')`, byte for byte, built in slices of about `sliceMs`. */
+export async function listingJsonAsync(entries: readonly ListingEntry[], sort: SortOrder = DEFAULT_SORT, sliceMs = SLICE_MS): Promise<Buffer> {
+  const slicer = new Slicer(sliceMs);
+  const sorted = await sortEntriesSliced(entries, sort, slicer);
+  const iso = isoFormatter();
+  return encodeInSlices('[', sorted, (e, first) => (first ? jsonRow(e, iso) : ',' + jsonRow(e, iso)), ']', slicer);
 }
