@@ -1,7 +1,8 @@
 // The reason registry: one entry per cause, codes unique and never reused, names equal to
 // their keys, and every code reachable: each one is produced by at least one row of the
 // decision table below, run through decide() over a fabricated filesystem.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { kernelProbe } from '../../src/fs/probe.js';
 import * as os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -111,6 +112,13 @@ const HTPASSWD = path.join(FILES, 'htpasswd');
 const BANS = path.join(FILES, 'bans');
 writeFileSync(HTPASSWD, 'alice:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=\n');
 writeFileSync(BANS, '127.0.0.0/8\n');
+// A real tree for the .htaccess rows: the reader reads files, not the fabricated probe.
+const HT = path.join(FILES, 'ht');
+for (const d of ['denied', 'broken', 'loop']) mkdirSync(path.join(HT, d), { recursive: true });
+writeFileSync(path.join(HT, 'denied', '.htaccess'), 'Require all denied\n');
+writeFileSync(path.join(HT, 'broken', '.htaccess'), 'Require sometimes\n');
+symlinkSync('.htaccess', path.join(HT, 'loop', '.htaccess'));
+writeFileSync(path.join(HT, 'a.txt'), 'a');
 afterAll(() => rmSync(FILES, { recursive: true, force: true }));
 
 const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
@@ -129,6 +137,8 @@ interface Row {
   config?: Record<string, unknown>;
   headers?: Record<string, string>;
   auth?: AuthState;
+  /** Decide over the real tree HT with the kernel probe (for .htaccess rows). */
+  real?: boolean;
   reason: ReasonName;
 }
 
@@ -178,13 +188,19 @@ const TABLE: Row[] = [
   { target: '/hello.txt?debug=1', config: { rules: [{ path: '/**', filter: { query: ['*debug=1*'] } }] }, reason: 'FILTER_QUERY' },
   { method: 'OPTIONS', target: '/hello.txt', config: cors, headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' }, reason: 'CORS_PREFLIGHT' },
   { method: 'OPTIONS', target: '/hello.txt', config: cors, headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' }, reason: 'CORS_DENIED' },
+  { target: '/a.txt', real: true, reason: 'OK' },
+  { target: '/denied/a.txt', real: true, reason: 'HTACCESS_DENIED' },
+  { target: '/.htpasswd', real: true, reason: 'HTACCESS_FILE' },
+  { target: '/loop/a.txt', real: true, reason: 'HTACCESS_UNREADABLE' },
+  { target: '/broken/a.txt', real: true, reason: 'HTACCESS_ERROR' },
   { target: '/emfile.txt', reason: 'RESOURCES_EXHAUSTED' },
 ];
 
 function run(row: Row) {
-  const loaded = loadConfig({ raw: { root: ROOT, ...row.config }, env: {}, rootMayBeMissing: true });
+  const raw = row.real ? { root: HT, htaccess: true, dotfiles: 'allow', ...row.config } : { root: ROOT, ...row.config };
+  const loaded = loadConfig({ raw, env: {}, rootMayBeMissing: true });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
-  return decide({ method: row.method ?? 'GET', target: row.target, peer: row.peer ?? '127.0.0.1', forwardedFor: undefined, headers: row.headers ?? {} }, loaded.config, probe, false, row.auth).decision;
+  return decide({ method: row.method ?? 'GET', target: row.target, peer: row.peer ?? '127.0.0.1', forwardedFor: undefined, headers: row.headers ?? {} }, loaded.config, row.real ? kernelProbe : probe, false, row.auth).decision;
 }
 
 describe('the decision table', () => {
@@ -221,7 +237,7 @@ describe('the registry', () => {
   });
 
   it('the hundreds digit is the pipeline stage', () => {
-    const stage: Record<string, RegExp> = { '0': /^(OK|OPTIONS|CORS_PREFLIGHT)$/, '1': /METHOD|ESCAPE|ROOT|SLASH|TARGET|URI|UTF8/, '2': /^(IP_|BANNED|AUTH_)/, '3': /^(RULE|DOTFILE|FILTER|CORS)_/, '4': /FOUND|PERMISSION|SYMLINK|PATH_INFO|REGULAR/, '5': /DIRECTORY|LISTING/, '9': /INTERNAL|RESOURCES/ };
+    const stage: Record<string, RegExp> = { '0': /^(OK|OPTIONS|CORS_PREFLIGHT)$/, '1': /METHOD|ESCAPE|ROOT|SLASH|TARGET|URI|UTF8/, '2': /^(IP_|BANNED|AUTH_)/, '3': /^(RULE|DOTFILE|FILTER|CORS|HTACCESS)_/, '4': /FOUND|PERMISSION|SYMLINK|PATH_INFO|REGULAR/, '5': /DIRECTORY|LISTING/, '9': /INTERNAL|RESOURCES|HTACCESS_ERROR/ };
     for (const [key, r] of entries) expect(key).toMatch(stage[r.code[2]!]!);
   });
 
