@@ -6,13 +6,11 @@
 //
 // Skipped cleanly when apache2 or nginx is not installed (CI installs both). When the tests run
 // as root, keycard runs as `nobody` and Apache and nginx as `www-data`, so file modes count.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTree, isRoot, SERVER_USER, type Fixture } from '../helpers/tree.js';
+import { makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { runCli, startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { request, type RawResponse } from '../helpers/http.js';
-import { HAVE_APACHE, HAVE_NGINX, freePort, startApache, startNginx, type RealServer as Target_ } from '../helpers/real-servers.js';
+import { HAVE_APACHE, HAVE_NGINX, freePort, startApache, startNginx } from '../helpers/real-servers.js';
 
 type Target = 'keycard' | 'apache' | 'nginx';
 
