@@ -3,11 +3,12 @@
 // The walk never follows a symlink into a directory (links are judged, not descended), so a
 // link loop cannot trap it; it reads directories in batches and reports progress on a TTY.
 import * as fs from 'node:fs';
-import { loadConfig, formatConfigErrors } from '../config/load.js';
+
 import { decide } from '../policy/decide.js';
 import { encodePath } from '../policy/url.js';
 import { visibleStatus } from '../decision.js';
 import { REASONS, type ReasonName } from '../reasons.js';
+import { loadForCommand } from './config.js';
 import { EXIT, parse, UsageError } from './args.js';
 import { chooseJudge } from './judge.js';
 import { formatScan, scanHtaccess } from '../htaccess/scan.js';
@@ -33,12 +34,8 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS);
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   const overrides = positionals[0] !== undefined ? { root: positionals[0] } : {};
-  const loaded = loadConfig({ file: values.config as string | undefined, overrides });
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors, values.config as string | undefined) + '\n');
-    return EXIT.USAGE;
-  }
-  const config = loaded.config;
+  const config = loadForCommand({ file: values.config as string | undefined, overrides });
+  if (!config) return EXIT.USAGE;
   const judge = chooseJudge(config, values.as as string | undefined);
   const peer = (values.ip as string | undefined) ?? '127.0.0.1';
   const tty = process.stderr.isTTY === true && !values.json;

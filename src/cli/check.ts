@@ -1,15 +1,12 @@
 // `keycard check`: validate the config and print the effective settings. Exit 0 or 2.
-import { loadConfig, formatConfigErrors, type LoadOptions } from '../config/load.js';
+import type { LoadOptions } from '../config/load.js';
+import { loadForCommand } from './config.js';
 import { EXIT } from './args.js';
 import { formatScan, scanHtaccess } from '../htaccess/scan.js';
 
 export function check(load: LoadOptions): number {
-  const loaded = loadConfig(load);
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors, load.file) + '\n');
-    return EXIT.USAGE;
-  }
-  const { config } = loaded;
+  const config = loadForCommand(load);
+  if (!config) return EXIT.USAGE;
   const warnings: string[] = [];
   if (config.data.explainErrors) warnings.push('explainErrors is on: error pages and the Keycard-Reason header tell clients why they were refused (information leak; for teaching and previews)');
   if (config.data.symlinks === 'follow') warnings.push('symlinks is "follow": a link can serve files outside the root');

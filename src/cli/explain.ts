@@ -2,12 +2,13 @@
 // check in the order the server runs them, the deciding line marked, then the status, reason
 // code and a hint. It calls the server's own decide(); nothing here re-implements a check.
 import * as fs from 'node:fs';
-import { loadConfig, formatConfigErrors } from '../config/load.js';
+
 import { decide } from '../policy/decide.js';
 import { formatMode } from '../policy/perms.js';
 import { REASONS } from '../reasons.js';
 import { visibleStatus, type Decision } from '../decision.js';
 import { STATUS_TEXT } from '../http/pages.js';
+import { loadForCommand } from './config.js';
 import { EXIT, parse, UsageError } from './args.js';
 import { chooseJudge } from './judge.js';
 import { hintFor } from './hint.js';
@@ -54,12 +55,8 @@ export async function run(argv: string[]): Promise<number> {
     headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
   }
   const forwardedFor = headers['x-forwarded-for'];
-  const loaded = loadConfig({ file: values.config as string | undefined });
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors, values.config as string | undefined) + '\n');
-    return EXIT.USAGE;
-  }
-  const config = loaded.config;
+  const config = loadForCommand({ file: values.config as string | undefined });
+  if (!config) return EXIT.USAGE;
   const judge = chooseJudge(config, values.as as string | undefined);
   const peer = (values.ip as string | undefined) ?? '127.0.0.1';
   const facts = { method, target, peer, forwardedFor, headers };

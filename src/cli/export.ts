@@ -2,9 +2,10 @@
 // virtual host or an nginx server block, with a `# keycard:` line for each thing the target
 // cannot express exactly. The translation itself is pure (src/export/); this only loads the
 // config and writes the text.
-import { loadConfig, formatConfigErrors } from '../config/load.js';
+
 import { exportApache } from '../export/apache.js';
 import { exportNginx } from '../export/nginx.js';
+import { loadForCommand } from './config.js';
 import { EXIT, parse, UsageError } from './args.js';
 
 const OPTIONS = {
@@ -21,11 +22,8 @@ export function run(argv: string[]): number {
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   const file = values.config as string | undefined;
   // The root need not exist here: a config can be exported for the machine that will serve it.
-  const loaded = loadConfig({ file, rootMayBeMissing: true });
-  if (!loaded.ok) {
-    process.stderr.write(formatConfigErrors(loaded.errors, file) + '\n');
-    return EXIT.USAGE;
-  }
-  process.stdout.write(TARGETS[target as keyof typeof TARGETS](loaded.config));
+  const config = loadForCommand({ file, rootMayBeMissing: true });
+  if (!config) return EXIT.USAGE;
+  process.stdout.write(TARGETS[target as keyof typeof TARGETS](config));
   return EXIT.OK;
 }
