@@ -1,23 +1,64 @@
-// The listening server: node:http with bounded resources per connection, the keycard handler,
-// Apache-style answers to requests the parser rejects, and the privilege drop after bind.
+// The listening server: node:http (or, with `tls`, node:http2's secure server: HTTP/2 by ALPN,
+// HTTP/1.1 for clients that do not offer it), bounded resources per connection (config
+// `limits`), the keycard handler behind both protocols, Apache-style answers to requests the
+// parser rejects, the optional plain-HTTP listener that redirects to HTTPS, reload (rules,
+// limits, certificates) and graceful shutdown.
 import * as http from 'node:http';
-import type { Socket } from 'node:net';
+import * as http2 from 'node:http2';
+import { isIPv4, isIPv6, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Config } from './config/load.js';
 import { createHandler, type Handler, type HandlerOptions } from './http/handler.js';
 import { renderErrorPage, statusLine, addressLine } from './http/pages.js';
+import { accessLine, BufferedWriter } from './http/log.js';
+import { loadTls, type TlsMaterial } from './tls.js';
 import { SERVER_BANNER } from './version.js';
 
+export type Limits = Config['data']['limits'];
+
+export interface ServerOptions extends HandlerOptions {
+  /** TLS material already loaded (the CLI loads and checks it first); else loaded from config.tls. */
+  tls?: TlsMaterial;
+  /** Where server notices go (accept errors, refused connections). Default: stderr. */
+  notice?: (line: string) => void;
+}
+
+export interface Bound {
+  host: string;
+  port: number;
+  url: string;
+  /** The plain-HTTP port that redirects to HTTPS (tls.redirectFrom), when there is one. */
+  redirectPort?: number;
+}
+
 export interface KeycardServer {
-  server: http.Server;
+  /** node:http's server, or node:http2's secure server (HTTP/2 and HTTP/1.1) with `tls`. */
+  server: http.Server | http2.Http2SecureServer;
+  /** The plain-HTTP listener that redirects to HTTPS (tls.redirectFrom). */
+  redirect: http.Server | undefined;
   handler: Handler;
+  readonly secure: boolean;
   /** Resolves with the bound address once listening. */
-  listen(): Promise<{ host: string; port: number; url: string }>;
+  listen(): Promise<Bound>;
+  /**
+   * A reloaded config: the handler's rules (requests already in flight finish under the config
+   * they started with), the limits, and the certificate when `tls` is given. The listen
+   * address, user, group and workers need a restart.
+   */
+  reload(config: Config, tls?: TlsMaterial): void;
+  /**
+   * Stops accepting, closes idle connections, lets in-flight responses finish for up to
+   * `graceMs` (default: config.shutdownGrace) and then cuts what is left. Resolves once every
+   * connection is closed.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+  /** shutdown() with the configured grace. */
   close(): Promise<void>;
 }
 
-/** Longest request target accepted before 414 (Apache's LimitRequestLine is 8190). */
+/** Longest request target accepted before 414 (Apache's LimitRequestLine is 8190); see limits.maxUrlLength. */
 export const MAX_URL_LENGTH = 8190;
-/** A connection with no progress in either direction for this long is closed. */
+/** A connection with no progress in either direction for this long is closed; see limits.idleTimeout. */
 export const IDLE_TIMEOUT = 60_000;
 
 function rawErrorResponse(status: number, host: string, port: number): string {
@@ -37,13 +78,13 @@ const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
  * for any request, on a connection that is then closed. False when the packet is not a
  * well-formed request line (a TLS handshake, garbage): that stays a 400.
  */
-function replayUnparsed(handler: Handler, socket: Socket, rawPacket: unknown): boolean {
+function replayUnparsed(handler: Handler, socket: Socket, rawPacket: unknown, maxUrl: number): boolean {
   if (!Buffer.isBuffer(rawPacket)) return false;
   const text = rawPacket.toString('latin1');
   const headEnd = text.indexOf('\r\n\r\n');
   const lines = (headEnd === -1 ? text : text.slice(0, headEnd)).split('\r\n');
   const m = REQUEST_LINE.exec(lines[0] ?? '');
-  if (!m || m[2]!.length > MAX_URL_LENGTH) return false;
+  if (!m || m[2]!.length > maxUrl) return false;
   // A pipelined response still being written owns the socket: leave it to the plain 400.
   if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) return false;
   const req = new http.IncomingMessage(socket);
@@ -68,6 +109,13 @@ function replayUnparsed(handler: Handler, socket: Socket, rawPacket: unknown): b
   res.once('finish', () => {
     res.detachSocket(socket);
     socket.end();
+    // node's parser would emit 'close' on the response (the access log waits for it); this
+    // response never went through the parser, and detaching took the socket's own 'close'.
+    const r = res as http.ServerResponse & { _closed?: boolean };
+    if (!r._closed) {
+      r._closed = true;
+      process.nextTick(() => res.emit('close'));
+    }
   });
   try {
     handler(req, res);
@@ -77,68 +125,287 @@ function replayUnparsed(handler: Handler, socket: Socket, rawPacket: unknown): b
   return true;
 }
 
-export function urlHost(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+export function urlHost(host: string, port: number, scheme: 'http' | 'https' = 'http'): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-export function createKeycardServer(config: Config, options: HandlerOptions = {}): KeycardServer {
+const HOSTNAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/**
+ * The host of an HTTPS redirect: the Host header's hostname when it is a syntactically valid
+ * DNS name or IP address (its port dropped), else the configured host. Nothing else from the
+ * request reaches the authority, so the redirect can never point at another scheme or at a
+ * host smuggled in with `@`, `/`, `\` or spaces.
+ */
+export function redirectHost(hostHeader: string | undefined, fallback: string): string {
+  const bracket = (h: string): string => (h.includes(':') ? `[${h}]` : h);
+  const h = hostHeader?.trim() ?? '';
+  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(h);
+  if (v6 && isIPv6(v6[1]!)) return `[${v6[1]!.toLowerCase()}]`;
+  const named = /^([^:]+)(?::\d{1,5})?$/.exec(h);
+  if (named && (isIPv4(named[1]!) || HOSTNAME.test(named[1]!))) return named[1]!.toLowerCase();
+  return bracket(fallback);
+}
+
+/** The path and query of a redirect: origin-form only (else `/`), non-ASCII and controls %-encoded. */
+export function redirectPath(url: string | undefined): string {
+  if (url === undefined || !url.startsWith('/')) return '/';
+  return url.replace(/[^\x21-\x7e]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 256 ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(c);
+  });
+}
+
+type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** How often node checks the headers and request timeouts: often enough for short ones. */
+function checkingInterval(l: Limits): number {
+  const shortest = Math.min(l.headersTimeout, l.requestTimeout || Infinity);
+  return Math.max(50, Math.min(30_000, Math.floor(shortest / 4)));
+}
+
+export function createKeycardServer(config: Config, options: ServerOptions = {}): KeycardServer {
   const handler = createHandler(config, options);
-  const server = http.createServer(
-    {
-      maxHeaderSize: 16 * 1024,
-      requestTimeout: 30_000,
-      headersTimeout: 20_000,
-      keepAliveTimeout: 5_000,
-    },
-    (req, res) => {
-      if ((req.url ?? '').length > MAX_URL_LENGTH) {
-        const body = renderErrorPage({ status: 414, method: req.method ?? 'GET', address: addressLine(SERVER_BANNER, req.headers.host, handler.config.data.host, req.socket.localPort ?? 80) });
-        res.writeHead(414, { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': Buffer.byteLength(body, 'latin1'), Connection: 'close' });
-        res.end(body);
-        return;
-      }
-      handler(req, res);
-    },
-  );
-  // Apache's Timeout 60: a connection that makes no progress for a minute (a client that
-  // stopped reading mid-download) is closed, which frees the descriptor it held.
-  server.setTimeout(IDLE_TIMEOUT);
+  const notice = options.notice ?? ((line: string) => process.stderr.write(line.endsWith('\n') ? line : line + '\n'));
+  const tlsFiles = config.data.tls;
+  const material = tlsFiles === undefined ? undefined : (options.tls ?? loadTls(tlsFiles));
+  const secure = material !== undefined;
+  const limits0 = config.data.limits;
+  let stopping = false;
+
+  // Noticed at most once a second each: a flood must not become a flood of log lines.
+  const lastNotice = new Map<string, number>();
+  const rateLimited = (key: string, line: string): void => {
+    const now = Date.now();
+    if ((lastNotice.get(key) ?? 0) + 1000 > now) return;
+    lastNotice.set(key, now);
+    notice(line);
+  };
+
+  const onRequest = (req: AnyRequest, res: AnyResponse): void => {
+    const h2 = req.httpVersionMajor === 2;
+    if (h2) {
+      // HTTP/2 names the host in :authority; the handler (error-page signature, logs) reads Host.
+      const authority = req.headers[':authority'];
+      if (req.headers.host === undefined && typeof authority === 'string') req.headers.host = authority;
+    } else if (stopping) {
+      (res as http.ServerResponse).shouldKeepAlive = false; // shutting down: this is the last one
+    }
+    const maxUrl = handler.config.data.limits.maxUrlLength;
+    if ((req.url ?? '').length > maxUrl) {
+      const body = Buffer.from(renderErrorPage({ status: 414, method: req.method ?? 'GET', address: addressLine(SERVER_BANNER, req.headers.host, handler.config.data.host, req.socket.localPort ?? 80) }), 'latin1');
+      const headers: http.OutgoingHttpHeaders = { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': body.length };
+      // Connection-specific fields are invalid in HTTP/2 (RFC 9113 §8.2.2); there the stream ends.
+      if (!h2) headers.Connection = 'close';
+      res.writeHead(414, headers);
+      if (req.method === 'HEAD') res.end();
+      else res.end(body);
+      return;
+    }
+    // One handler for both protocols: the HTTP/2 compatibility objects have the same surface.
+    handler(req as http.IncomingMessage, res as http.ServerResponse);
+  };
+
+  let server: http.Server | http2.Http2SecureServer;
+  if (material !== undefined) {
+    server = http2.createSecureServer(
+      {
+        ...tlsOptions(material),
+        allowHTTP1: true,
+        settings: { maxHeaderListSize: limits0.maxHeaderSize },
+        maxHeaderSize: limits0.maxHeaderSize,
+      } as http2.SecureServerOptions,
+      onRequest,
+    );
+    // The HTTP/1.1 fallback runs node:http's connection code on this server object, which
+    // reads these fields from it; http.createServer would have set them.
+    const h1 = server as unknown as Record<string, unknown>;
+    h1.requireHostHeader = true;
+    h1.maxHeadersCount = null;
+    h1.maxRequestsPerSocket = 0;
+    h1.connectionsCheckingInterval = checkingInterval(limits0);
+  } else {
+    server = http.createServer(
+      {
+        maxHeaderSize: limits0.maxHeaderSize,
+        requestTimeout: limits0.requestTimeout,
+        headersTimeout: Math.min(limits0.headersTimeout, limits0.requestTimeout || Infinity),
+        keepAliveTimeout: limits0.keepAliveTimeout,
+        connectionsCheckingInterval: checkingInterval(limits0),
+      },
+      onRequest,
+    );
+  }
   // A client may half-close after sending its request (`nc -N`, some HTTP/1.0 tools). Node's
   // default answers that with socket.end(), which cuts any body not yet written; Apache and
   // nginx finish the response first. Node's own (long-standing, undocumented) switch for this:
   // the response is completed, and then the connection closed.
-  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+
+  const applyLimits = (l: Limits): void => {
+    const s = server as unknown as Record<string, unknown> & { setTimeout(ms: number): void; maxConnections: number };
+    s.maxHeaderSize = l.maxHeaderSize;
+    s.requestTimeout = l.requestTimeout;
+    s.headersTimeout = Math.min(l.headersTimeout, l.requestTimeout || Infinity);
+    s.keepAliveTimeout = l.keepAliveTimeout;
+    // Apache's Timeout: a connection that makes no progress (a client that stopped reading
+    // mid-download) is closed, which frees the descriptor it held. For HTTP/2 it is the
+    // session's idle time.
+    s.setTimeout(l.idleTimeout);
+    s.maxConnections = l.maxConnections;
+    if (secure) (server as http2.Http2SecureServer).updateSettings({ maxHeaderListSize: l.maxHeaderSize });
+  };
+  applyLimits(limits0);
+
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
-    if (err.code === 'HPE_INVALID_METHOD' && replayUnparsed(handler, socket, (err as { rawPacket?: unknown }).rawPacket)) return;
+    if (err.code === 'HPE_INVALID_METHOD' && replayUnparsed(handler, socket, (err as { rawPacket?: unknown }).rawPacket, handler.config.data.limits.maxUrlLength)) return;
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     socket.end(rawErrorResponse(status, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80), 'latin1');
   });
+  // Past maxConnections node closes a new connection at once; say so (not for each one).
+  server.on('drop', (d?: { remoteAddress?: string }) => rateLimited('drop', `keycard: connection from ${d?.remoteAddress ?? '?'} closed: limits.maxConnections (${handler.config.data.limits.maxConnections}) reached`));
 
+  // Everything open, to cut at the end of the grace period; and the HTTP/1 connections, whose
+  // idle ones shutdown closes at once. node's closeIdleConnections() leaves out a connection
+  // that has not sent its first request yet, which would hold the shutdown for the whole grace.
+  const sockets = new Set<Socket>();
+  const h1Sockets = new Set<Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const track = (s: Socket): void => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  };
+  const trackH1 = (s: Socket): void => {
+    track(s);
+    h1Sockets.add(s);
+    s.once('close', () => h1Sockets.delete(s));
+    if (stopping) closeIdle();
+  };
+  // A TLS server's raw TCP sockets are cut only at the end (their TLS socket owns the handle).
+  server.on('connection', secure ? track : trackH1);
+  if (secure) {
+    server.on('secureConnection', (s: TLSSocket) => (s.alpnProtocol === 'h2' ? track(s) : trackH1(s)));
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      if (stopping) session.close();
+    });
+  }
+
+  // tls.redirectFrom: plain HTTP on another port, every request answered 301 to https.
+  let redirect: http.Server | undefined;
+  let boundPort = config.data.port;
+  let redirectWriter: BufferedWriter | undefined;
+  if (secure && tlsFiles?.redirectFrom !== undefined) {
+    redirect = http.createServer({ maxHeaderSize: limits0.maxHeaderSize, requestTimeout: limits0.requestTimeout, headersTimeout: Math.min(limits0.headersTimeout, limits0.requestTimeout || Infinity), keepAliveTimeout: limits0.keepAliveTimeout }, (req, res) => {
+      const cfg = handler.config;
+      const host = redirectHost(req.headers.host, cfg.data.host);
+      const location = `https://${host}${boundPort === 443 ? '' : `:${boundPort}`}${redirectPath(req.url)}`;
+      const body = Buffer.from(renderErrorPage({ status: 301, method: req.method ?? 'GET', address: cfg.data.serverSignature ? addressLine(SERVER_BANNER, req.headers.host, req.socket.localAddress ?? cfg.data.host, req.socket.localPort ?? 80) : '', location }), 'latin1');
+      if (stopping) res.shouldKeepAlive = false;
+      res.writeHead(301, { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', Location: location, 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      const write = options.accessLog === undefined ? (cfg.data.accessLog ? (line: string) => (redirectWriter ??= new BufferedWriter(1)).write(line) : undefined) : options.accessLog || undefined;
+      write?.(accessLine({ client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: 301, bytes: req.method === 'HEAD' ? 0 : body.length, referer: req.headers.referer, userAgent: req.headers['user-agent'], time: new Date() }));
+    });
+    redirect.setTimeout(limits0.idleTimeout);
+    redirect.maxConnections = limits0.maxConnections;
+    redirect.on('connection', trackH1);
+    redirect.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable || err.code === 'ECONNRESET') socket.destroy();
+      else socket.end(rawErrorResponse(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80), 'latin1');
+    });
+  }
+
+  const listenOn = (s: http.Server | http2.Http2SecureServer, port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      s.once('error', onError);
+      s.listen(port, config.data.host, () => {
+        s.off('error', onError);
+        // Once listening, an error is an accept() that failed (EMFILE: out of descriptors;
+        // libuv then closes that connection at once). Logged, never fatal: it recovers by itself.
+        s.on('error', (err: NodeJS.ErrnoException) => rateLimited(`accept:${err.code}`, `keycard: cannot accept a connection: ${err.code ?? err.message}${err.code === 'EMFILE' || err.code === 'ENFILE' ? ' (out of file descriptors; raise ulimit -n or lower limits.maxConnections)' : ''}`));
+        const addr = s.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+
+  let closing: Promise<void> | undefined;
   const ks: KeycardServer = {
     server,
+    redirect,
     handler,
-    listen() {
-      return new Promise((resolve, reject) => {
-        const onError = (err: Error): void => reject(err);
-        server.once('error', onError);
-        server.listen(config.data.port, config.data.host, () => {
-          server.off('error', onError);
-          const addr = server.address();
-          const port = typeof addr === 'object' && addr ? addr.port : config.data.port;
-          resolve({ host: config.data.host, port, url: urlHost(config.data.host, port) });
-        });
+    secure,
+    async listen() {
+      boundPort = await listenOn(server, config.data.port);
+      const bound: Bound = { host: config.data.host, port: boundPort, url: urlHost(config.data.host, boundPort, secure ? 'https' : 'http') };
+      if (redirect) {
+        try {
+          bound.redirectPort = await listenOn(redirect, tlsFiles!.redirectFrom!);
+        } catch (err) {
+          server.close();
+          throw Object.assign(err as Error, { redirectPort: tlsFiles!.redirectFrom });
+        }
+      }
+      return bound;
+    },
+    reload(next, tls) {
+      handler.setConfig(next);
+      applyLimits(next.data.limits);
+      if (redirect) {
+        redirect.setTimeout(next.data.limits.idleTimeout);
+        redirect.maxConnections = next.data.limits.maxConnections;
+      }
+      if (tls !== undefined && secure) (server as http2.Http2SecureServer).setSecureContext(tlsOptions(tls));
+    },
+    shutdown(graceMs = handler.config.data.shutdownGrace) {
+      if (closing) return closing;
+      stopping = true;
+      const servers = [server, ...(redirect ? [redirect] : [])];
+      closing = new Promise<void>((resolve) => {
+        let open = servers.length;
+        const sweep = setInterval(closeIdle, 50);
+        const cut = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+          for (const s of sockets) s.destroy();
+        }, graceMs);
+        cut.unref();
+        for (const s of servers) {
+          s.close(() => {
+            if (--open > 0) return;
+            clearInterval(sweep);
+            clearTimeout(cut);
+            resolve();
+          });
+        }
+        closeIdle();
       });
+      return closing;
     },
     close() {
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      return ks.shutdown();
     },
   };
+  // Idle keep-alive connections are closed; busy ones after their response (they are told
+  // `Connection: close`, or for HTTP/2 a GOAWAY that lets open streams finish).
+  function closeIdle(): void {
+    (server as http.Server).closeIdleConnections();
+    redirect?.closeIdleConnections();
+    for (const s of h1Sockets) if (!(s as Socket & { _httpMessage?: unknown })._httpMessage) s.destroy();
+    for (const session of sessions) if (!session.closed) session.close();
+  }
   return ks;
+}
+
+function tlsOptions(m: TlsMaterial): { cert: Buffer; key: Buffer; ca?: Buffer; passphrase?: string } {
+  const o: { cert: Buffer; key: Buffer; ca?: Buffer; passphrase?: string } = { cert: m.cert, key: m.key };
+  if (m.ca) o.ca = m.ca;
+  if (m.passphrase !== undefined) o.passphrase = m.passphrase;
+  return o;
 }

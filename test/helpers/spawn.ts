@@ -41,7 +41,7 @@ export function startServer(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd
       if (settled) return;
       const first = out.split('\n')[0]!;
       if (!out.includes('\n')) return;
-      const m = /^listening on (http:\/\/(\[[^\]]+\]|[^:]+):(\d+))$/.exec(first);
+      const m = /^listening on (https?:\/\/(\[[^\]]+\]|[^:]+):(\d+))$/.exec(first);
       if (!m) return fail(new Error(`unexpected first line: ${JSON.stringify(first)}`));
       settled = true;
       clearTimeout(timer);

@@ -1,0 +1,50 @@
+// The pure parts of issue 10: the HTTPS redirect's host and path (never an open redirect), and
+// the access log's pipe-atomic chunks for cluster workers.
+import { describe, expect, it } from 'vitest';
+import { redirectHost, redirectPath } from '../../src/server.js';
+import { lineChunks, PIPE_BUF } from '../../src/http/log.js';
+
+describe('redirectHost', () => {
+  it.each([
+    ['example.com', 'example.com'],
+    ['Example.COM:8080', 'example.com'],
+    ['10.0.0.1:80', '10.0.0.1'],
+    ['[::1]:8080', '[::1]'],
+    ['[2001:DB8::1]', '[2001:db8::1]'],
+    ['localhost.', 'localhost.'],
+  ])('%s → %s', (host, want) => expect(redirectHost(host, 'fallback')).toBe(want));
+
+  it.each([undefined, '', 'evil.com/x', 'a@b.com', 'a b', 'x\\y', '-bad.com', 'bad-.com', '[nope]', '[::1', 'a..b', 'http://evil', 'a'.repeat(64) + '.com', 'x:99999999'])(
+    'a bad Host (%j) falls back to the configured host',
+    (host) => expect(redirectHost(host, '127.0.0.1')).toBe('127.0.0.1'),
+  );
+
+  it('an IPv6 configured host is bracketed', () => expect(redirectHost(undefined, '::1')).toBe('[::1]'));
+});
+
+describe('redirectPath', () => {
+  it('keeps an origin-form target, percent-encodes what is not printable ASCII', () => {
+    expect(redirectPath('/a/b?c=d&e')).toBe('/a/b?c=d&e');
+    expect(redirectPath('/\u00e9 x')).toBe('/%E9%20x');
+    expect(redirectPath('//evil.com/x')).toBe('//evil.com/x');
+  });
+  it.each([undefined, '*', 'http://evil.com/', 'evil.com'])('anything else (%j) is /', (t) => expect(redirectPath(t)).toBe('/'));
+});
+
+describe('lineChunks (pipe-atomic access log writes)', () => {
+  it('whole lines, each chunk at most PIPE_BUF bytes', () => {
+    const lines = Array.from({ length: 500 }, (_, i) => `line ${i} ${'x'.repeat(i % 300)}\n`);
+    const chunks = lineChunks(lines, PIPE_BUF);
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) {
+      expect(c.length).toBeLessThanOrEqual(PIPE_BUF);
+      expect(c[c.length - 1]).toBe(0x0a);
+    }
+    expect(Buffer.concat(chunks).toString()).toBe(lines.join(''));
+  });
+  it('a line longer than PIPE_BUF is a chunk of its own', () => {
+    const long = 'y'.repeat(5000) + '\n';
+    const chunks = lineChunks(['a\n', long, 'b\n'], PIPE_BUF);
+    expect(chunks.map((c) => c.length)).toEqual([2, long.length, 2]);
+  });
+});
