@@ -49,7 +49,15 @@ function symlinkRefusal(inp: ResolveInput, segments: readonly string[], urlPath:
   if (eff.symlinks === 'inside-root' && isUnder(real, root)) return undefined;
   // A link is on the path (or the file moved): the walk finds which one and judges it.
   const w = walk(root, segments, urlPath, eff.symlinks, eff.source.symlinks, probe);
-  return w.ok ? undefined : w.decision;
+  if (!w.ok) return w.decision;
+  // SECURITY: the walk looks at the path as it is now; the descriptor was opened through the
+  // path as it was. If a link was swapped in between, the walk can pass while the descriptor
+  // went elsewhere: serve it only when the walk arrived at the very file the descriptor is.
+  if (real.startsWith('/') && w.real !== real) {
+    const reason = eff.symlinks === 'inside-root' ? 'SYMLINK_ESCAPES_ROOT' : eff.symlinks === 'deny' ? 'SYMLINK_DENIED' : 'SYMLINK_OWNER_MISMATCH';
+    return decision('deny', reason, urlPath, `Symbolic link not allowed or link target not accessible: ${fsPath} was opened as ${real}, but the path now leads to ${w.real} (it changed while it was checked)`, { fsPath, linkTarget: real, key: eff.source.symlinks });
+  }
+  return undefined;
 }
 
 function allowFile(urlPath: string, opened: Opened, fsPath: string): Resolution {
