@@ -64,7 +64,14 @@ export const kernelProbe: FsProbe = {
     }
   },
   close(fd) {
-    if (fd >= 0) fs.close(fd, () => {});
+    // Synchronous: closing a regular file never blocks, and a thread-pool round trip per
+    // request costs more than the syscall.
+    if (fd < 0) return;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
   },
   realpathOf(opened, p) {
     // SECURITY: the link /proc/self/fd/N names the file actually opened, so the symlink policy

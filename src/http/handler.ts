@@ -41,6 +41,7 @@ const BASE_HEADERS = Object.freeze({ Server: SERVER_BANNER, 'X-Content-Type-Opti
 const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'";
 
 let stdoutWriter: BufferedWriter | undefined;
+let stderrWriter: BufferedWriter | undefined;
 
 function localPort(req: IncomingMessage): number {
   return req.socket.localPort ?? 80;
@@ -212,7 +213,9 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     };
   } else if (options.accessLog !== false) writeAccess = options.accessLog;
   const verifier = options.auth ?? new AuthVerifier();
-  const writeError = options.errorLog === undefined ? (line: string) => process.stderr.write(line) : options.errorLog === false ? undefined : options.errorLog;
+  // Error lines are buffered like access lines (one write per event-loop turn): a flood of
+  // refusals must not cost a synchronous pipe write each.
+  const writeError = options.errorLog === undefined ? (line: string) => (stderrWriter ??= new BufferedWriter(2)).write(line) : options.errorLog === false ? undefined : options.errorLog;
 
   const handler = function keycard(req: IncomingMessage, res: ServerResponse, next?: Next): void {
     if (next && req.method !== 'GET' && req.method !== 'HEAD') {
@@ -252,7 +255,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
         if (writeError && final.verdict !== 'allow' && final.verdict !== 'listing' && final.verdict !== 'options' && final.verdict !== 'redirect') {
           writeError(errorLine(final, client, req.socket.remotePort, started));
         }
-        if (writeAccess) {
+        if (writeAccess && (options.accessLog !== undefined || cfg.data.accessLog)) {
           const log = writeAccess;
           const write = (): void => log(accessLine({ client, method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode, bytes: bytesSent(res), referer: req.headers.referer, userAgent: req.headers['user-agent'], time: started }));
           if (res.writableFinished) write();

@@ -2,7 +2,7 @@
 // of method checks is covered elsewhere), Cache-Control and custom headers per rule, and HEAD
 // answered with exactly the header fields of GET.
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { request, type RawResponse } from '../helpers/http.js';
@@ -116,7 +116,7 @@ describe('methods', () => {
     expect(res.status).toBe(501);
     expect(res.headers.allow).toBe('GET, HEAD, OPTIONS');
     expect(res.text).toContain('<p>BREW not supported for current URL.<br />');
-    expect(srv.stderr()).toMatch(/KC\d+ METHOD_NOT_IMPLEMENTED: .*BREW \/a\.txt/);
+    await vi.waitFor(() => expect(srv.stderr()).toMatch(/KC\d+ METHOD_NOT_IMPLEMENTED: .*BREW \/a\.txt/), { timeout: 5_000, interval: 20 });
   });
 
   it('an unknown method on a refused path is refused first: 403', async () => {

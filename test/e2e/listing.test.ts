@@ -1,7 +1,7 @@
 // Directory listings over HTTP (issue 4), against the real binary. The server runs as `nobody`
 // when the tests run as root, so "the process cannot read it" is the kernel's answer.
 import * as fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isRoot, makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { request, type RawResponse } from '../helpers/http.js';
@@ -341,7 +341,7 @@ describe('a directory the process can search but not read', () => {
     expect(html.status).toBe(403);
     expect(html.text).toContain("<p>You don't have permission to access this resource.</p>");
     expect(html.text).not.toContain(fx.base);
-    expect(srv.stderr()).toMatch(/KC502 DIRECTORY_UNREADABLE/);
+    await vi.waitFor(() => expect(srv.stderr()).toMatch(/KC502 DIRECTORY_UNREADABLE/), { timeout: 5_000, interval: 20 });
   });
 
   it('its index is still served, and so are its files', async () => {

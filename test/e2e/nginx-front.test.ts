@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeTree, SERVER_USER, isRoot, type Fixture } from '../helpers/tree.js';
 import { startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { request as direct } from '../helpers/http.js';
@@ -146,7 +146,7 @@ describe.skipIf(NGINX === undefined)('nginx in front (docs/nginx-in-front.conf)'
     const j = await request(port, { path: '/hello.txt', localAddress: '127.0.0.3', headers: { Accept: 'application/json' } });
     expect(JSON.parse(j.text).reason).toMatch(/^KC2/);
     await new Promise((r) => setTimeout(r, 100));
-    expect(srv.stderr()).toMatch(/\[client 127\.0\.0\.3:\d+\] KC2\d\d /);
+    await vi.waitFor(() => expect(srv.stderr()).toMatch(/\[client 127\.0\.0\.3:\d+\] KC2\d\d /), { timeout: 5_000, interval: 20 });
   });
 
   it('a forged X-Forwarded-For from 127.0.0.3 does not pass', async () => {

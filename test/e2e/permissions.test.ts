@@ -1,6 +1,6 @@
 // The filesystem causes of 403, with the kernel as the judge: the server runs as `nobody` when
 // the tests run as root (root bypasses modes, so a test as root would prove nothing).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { request } from '../helpers/http.js';
@@ -43,7 +43,7 @@ describe('file the process cannot read', () => {
     expect(res.text).not.toContain(fx.base);
     const json = await get(path, { Accept: 'application/json' });
     expect(JSON.parse(json.text)).toMatchObject({ error: 'Forbidden', reason: 'KC402' });
-    expect(srv.stderr()).toMatch(new RegExp(`KC402 FILE_PERMISSION: file permissions deny server access: .*${path.slice(1)}`));
+    await vi.waitFor(() => expect(srv.stderr()).toMatch(new RegExp(`KC402 FILE_PERMISSION: file permissions deny server access: .*${path.slice(1)}`)), { timeout: 5_000, interval: 20 });
   });
 
   it('HEAD gets the same status and headers, no body', async () => {
@@ -58,7 +58,7 @@ describe('directory without search permission', () => {
     const res = await get('/noexec/file.txt');
     expect(res.status).toBe(403);
     expect(JSON.parse((await get('/noexec/file.txt', { Accept: 'application/json' })).text).reason).toBe('KC401');
-    expect(srv.stderr()).toMatch(/KC401 SEARCH_PERMISSION: access to \/noexec\/file.txt denied \(filesystem path '.*noexec\/file.txt'\).*may not search .*\/noexec/);
+    await vi.waitFor(() => expect(srv.stderr()).toMatch(/KC401 SEARCH_PERMISSION: access to \/noexec\/file.txt denied \(filesystem path '.*noexec\/file.txt'\).*may not search .*\/noexec/), { timeout: 5_000, interval: 20 });
   });
 
   it('a missing file below it is 403 too, not 404 (existence is not revealed)', async () => {
@@ -67,7 +67,7 @@ describe('directory without search permission', () => {
 
   it('x missing two levels up names that directory', async () => {
     expect((await get('/deep/a/b/c.txt')).status).toBe(403);
-    expect(srv.stderr()).toMatch(/access to \/deep\/a\/b\/c.txt denied .*may not search .*\/deep\/a\n/);
+    await vi.waitFor(() => expect(srv.stderr()).toMatch(/access to \/deep\/a\/b\/c.txt denied .*may not search .*\/deep\/a\n/), { timeout: 5_000, interval: 20 });
   });
 
   it('with a slash and an index present: 403 KC401', async () => {

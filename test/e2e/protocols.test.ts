@@ -8,7 +8,7 @@ import { copyFileSync, chmodSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import * as net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { runCli, startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { makeCert, makeExpiredCert, type CertPair } from '../helpers/certs.js';
@@ -178,7 +178,7 @@ describe('one TLS server, the same answers over HTTP/1.1 and HTTP/2', () => {
     expect(h2.length).toBeGreaterThanOrEqual(TABLE.length - 1); // the 414 is answered before the handler
     for (const e of h2) expect(h1).toContain(e);
     expect(h2).toContain('GET /.env 403 308');
-    expect(srv.stderr()).toMatch(/KC301 DOTFILE_DENIED/);
+    await vi.waitFor(() => expect(srv.stderr()).toMatch(/KC301 DOTFILE_DENIED/), { timeout: 5_000, interval: 20 });
   });
 });
 
