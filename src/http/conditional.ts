@@ -52,7 +52,17 @@ export function makeEtag(stat: { size: number; mtimeMs: number; ino: number }, e
 }
 
 /** IMF-fixdate (RFC 9110 §5.6.7), the only HTTP-date form a sender may generate. */
+let lastDate: { ms: number; text: string } | undefined;
+
 export function httpDate(ms: number): string {
+  // The same file is asked for again and again: its Last-Modified text is kept.
+  if (lastDate !== undefined && lastDate.ms === ms) return lastDate.text;
+  const text = formatHttpDate(ms);
+  lastDate = { ms, text };
+  return text;
+}
+
+function formatHttpDate(ms: number): string {
   const d = new Date(ms);
   if (Number.isNaN(d.getTime())) throw new RangeError(`httpDate: not a valid time: ${ms}`);
   return d.toUTCString();

@@ -17,7 +17,8 @@
 // judged (bench/listing.mjs measures it).
 import * as fs from 'node:fs';
 import type { Config } from '../config/load.js';
-import { preflight, type Preflight } from '../policy/request.js';
+import { preflight } from '../policy/request.js';
+import { effectiveFor, type Effective } from '../policy/effective.js';
 import { walk } from '../policy/walk.js';
 import { kernelProbe } from '../fs/probe.js';
 import { SLICE_MS, yieldToEventLoop, type ListingEntry } from '../listing/autoindex.js';
@@ -43,11 +44,16 @@ interface Context {
   /** The directory's path, percent-encoded, ending in '/': a child's request target is this plus its encoded name. */
   targetPrefix: string;
   omitDenied: boolean;
+  /**
+   * The settings every entry shares when no rule, IP list, ban or .htaccess can tell one child
+   * from another: then only the dotfile rule is left to judge per entry, without a preflight.
+   */
+  plain: Effective | undefined;
 }
 
 const encodeSegment = (s: string): string => encodeURIComponent(s);
 
-type PolicyVerdict = { omit: true } | { omit: false; denied: boolean; pre: Preflight };
+type PolicyVerdict = { omit: true } | { omit: false; denied: boolean; effective: Effective | undefined; path: string };
 
 /**
  * The same preflight a click on the entry would meet (URL, IP ACL, path rules, dotfiles), for
@@ -55,13 +61,17 @@ type PolicyVerdict = { omit: true } | { omit: false; denied: boolean; pre: Prefl
  * canonical path is decoded and a name may hold `%`, `?` or `#`.
  */
 function policyFor(ctx: Context, name: string, isDir: boolean): PolicyVerdict {
+  if (ctx.plain) {
+    if (name.startsWith('.') && ctx.plain.dotfiles !== 'allow') return { omit: true };
+    return { omit: false, denied: false, effective: ctx.plain, path: ctx.inp.urlPath + name + (isDir ? '/' : '') };
+  }
   const target = ctx.targetPrefix + encodeSegment(name) + (isDir ? '/' : '');
   const pre = preflight({ method: 'GET', target, peer: ctx.inp.peer, forwardedFor: ctx.inp.forwardedFor }, ctx.inp.config);
-  if (!pre.done) return { omit: false, denied: false, pre };
+  if (!pre.done) return { omit: false, denied: false, effective: pre.effective, path: pre.path };
   const d = pre.decision;
   // Hidden (a masked 403), ignored (404), or a dotfile under "deny": never listed.
   if (d.masked || d.status !== 403 || d.reason === 'DOTFILE_DENIED') return { omit: true };
-  return { omit: false, denied: true, pre }; // a rule or an IP ACL refuses it: listed, marked
+  return { omit: false, denied: true, effective: undefined, path: d.urlPath }; // a rule or an IP ACL refuses it: listed, marked
 }
 
 /** Undefined: leave the entry out. */
@@ -109,13 +119,13 @@ function judgeEntry(ctx: Context, dirent: fs.Dirent): ListingEntry | undefined {
     policy = policyFor(ctx, name, true);
     if (policy.omit) return undefined;
   }
-  const pre = policy.pre;
+  const eff = policy.effective;
   denied ||= policy.denied;
-  const hide = !pre.done && pre.effective.hide;
+  const hide = eff?.hide ?? false;
 
-  if (!denied && !pre.done && dirent.isSymbolicLink() && pre.effective.symlinks !== 'follow') {
+  if (!denied && eff && dirent.isSymbolicLink() && eff.symlinks !== 'follow') {
     // The symlink policy, judged by the same walk a click would trigger.
-    const w = walk(inp.config.root, [...ctx.segments, name], pre.path, pre.effective.symlinks, pre.effective.source.symlinks, kernelProbe);
+    const w = walk(inp.config.root, [...ctx.segments, name], policy.path, eff.symlinks, eff.source.symlinks, kernelProbe);
     if (!w.ok) {
       if (w.decision.status === 404) return undefined;
       denied = true;
@@ -147,7 +157,10 @@ export async function gatherListing(inp: ListingInput): Promise<ListingResult> {
     segments,
     targetPrefix: '/' + segments.map((s) => encodeSegment(s) + '/').join(''),
     omitDenied: inp.config.data.listingDenied === 'omit',
+    plain: undefined,
   };
+  const c = inp.config;
+  if (c.rules.length === 0 && c.ipAllow.size === 0 && c.ipDeny.size === 0 && !c.bans && !c.data.htaccess) ctx.plain = effectiveFor(c, inp.urlPath);
   const entries: ListingEntry[] = [];
   try {
     let started = performance.now();

@@ -8,8 +8,28 @@ import { parseCidr } from '../config/schema.js';
 
 export type Addr = ipaddr.IPv4 | ipaddr.IPv6;
 
+// Clients repeat: the same few addresses arrive on every request. Parsed addresses are kept
+// (never mutated by callers), at most CACHE_MAX of them, the map cleared when it fills.
+const CACHE_MAX = 4096;
+const parsed = new Map<string, { addr: Addr | undefined; text: string | undefined }>();
+
+function cached(text: string): { addr: Addr | undefined; text: string | undefined } {
+  let hit = parsed.get(text);
+  if (hit === undefined) {
+    const addr = text.length <= 64 ? parseUncached(text) : undefined;
+    hit = { addr, text: addr?.toString() };
+    if (parsed.size >= CACHE_MAX) parsed.clear();
+    parsed.set(text, hit);
+  }
+  return hit;
+}
+
 /** Parses a client address strictly and unmaps IPv4-mapped IPv6. */
 export function parseAddr(text: string): Addr | undefined {
+  return cached(text).addr;
+}
+
+function parseUncached(text: string): Addr | undefined {
   let addr: Addr;
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) addr = ipaddr.IPv4.parse(text);
   else if (text.includes(':') && ipaddr.IPv6.isValid(text)) addr = ipaddr.IPv6.parse(text);
@@ -70,8 +90,9 @@ function stripPort(hop: string): string {
  * hop stops the walk, so garbage can never make the client look like a better address.
  */
 export function clientAddress(peerText: string, xff: string | undefined, trusted: CidrList): ClientAddress {
-  const peerAddr = parseAddr(peerText);
-  const peer = peerAddr ? formatAddr(peerAddr) : peerText;
+  const p = cached(peerText);
+  const peerAddr = p.addr;
+  const peer = p.text ?? peerText;
   if (!peerAddr || trusted.size === 0 || xff === undefined || trusted.find(peerAddr) === undefined) {
     const why = trusted.size === 0 ? 'trustProxy is empty' : 'the peer is not in trustProxy';
     const via = xff !== undefined ? `peer ${peer} (X-Forwarded-For ignored: ${why})` : `peer ${peer}`;
