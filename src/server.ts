@@ -61,6 +61,18 @@ export const MAX_URL_LENGTH = 8190;
 /** A connection with no progress in either direction for this long is closed; see limits.idleTimeout. */
 export const IDLE_TIMEOUT = 60_000;
 
+/**
+ * Sends a last answer and closes. A client that never reads and never closes (a slowloris
+ * cut off with 408) would otherwise hold the descriptor in FIN-WAIT until the idle timeout:
+ * after a short grace for the answer to drain, the socket is destroyed.
+ */
+function endAndForget(socket: Socket, text: string): void {
+  socket.end(text, 'latin1');
+  const t = setTimeout(() => socket.destroy(), 2000);
+  t.unref();
+  socket.once('close', () => clearTimeout(t));
+}
+
 function rawErrorResponse(status: number, host: string, port: number): string {
   const body = renderErrorPage({ status, method: 'GET', address: addressLine(SERVER_BANNER, undefined, host, port) });
   return `HTTP/1.1 ${statusLine(status)}\r\nServer: ${SERVER_BANNER}\r\nX-Content-Type-Options: nosniff\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Length: ${Buffer.byteLength(body, 'latin1')}\r\nConnection: close\r\n\r\n${body}`;
@@ -265,7 +277,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     }
     if (err.code === 'HPE_INVALID_METHOD' && replayUnparsed(handler, socket, (err as { rawPacket?: unknown }).rawPacket, handler.config.data.limits.maxUrlLength)) return;
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    socket.end(rawErrorResponse(status, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80), 'latin1');
+    endAndForget(socket, rawErrorResponse(status, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80));
   });
   // Past maxConnections node closes a new connection at once; say so (not for each one).
   server.on('drop', (d?: { remoteAddress?: string }) => rateLimited('drop', `keycard: connection from ${d?.remoteAddress ?? '?'} closed: limits.maxConnections (${handler.config.data.limits.maxConnections}) reached`));
@@ -318,7 +330,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     redirect.on('connection', trackH1);
     redirect.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') socket.destroy();
-      else socket.end(rawErrorResponse(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80), 'latin1');
+      else endAndForget(socket, rawErrorResponse(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80));
     });
   }
 
