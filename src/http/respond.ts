@@ -27,6 +27,8 @@ const SMALL_FILE = 64 * 1024;
 /** Bodies smaller than this are not compressed on the fly: the framing would eat the gain. */
 export const COMPRESS_MIN = 1024;
 const STREAM_CHUNK = 64 * 1024;
+const LARGE_CHUNK = 256 * 1024;
+const LARGE_BODY = 1024 * 1024;
 
 export type Headers = Record<string, string | number>;
 
@@ -191,7 +193,9 @@ function streamRange(res: ServerResponse, fd: number, start: number, end: number
     if (reading || settled) return;
     if (gone) return settle(false);
     if (pos > end) return settle(true);
-    const want = Math.min(STREAM_CHUNK, end - pos + 1);
+    // Larger reads for large bodies: fewer thread-pool round trips per MiB (RSS stays bounded:
+    // one buffer per response in flight).
+    const want = Math.min(end - start >= LARGE_BODY ? LARGE_CHUNK : STREAM_CHUNK, end - pos + 1);
     const buf = Buffer.allocUnsafe(want);
     reading = true;
     fs.read(fd, buf, 0, want, pos, (err, n) => {
