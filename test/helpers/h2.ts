@@ -3,6 +3,7 @@
 // (no decoding of Content-Encoding: the tests compare what the server put on the wire).
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
+import { dechunk } from './http.js';
 
 export interface ProtoResponse {
   status: number;
@@ -104,19 +105,6 @@ export function parseHttp1(buf: Buffer, head: boolean): Omit<ProtoResponse, 'alp
   return { status: Number(m[1]), headers, body, text: body.toString('latin1') };
 }
 
-function dechunk(buf: Buffer): Buffer {
-  const out: Buffer[] = [];
-  let i = 0;
-  for (;;) {
-    const eol = buf.indexOf('\r\n', i);
-    if (eol === -1) break;
-    const size = parseInt(buf.subarray(i, eol).toString('latin1'), 16);
-    if (!size) break;
-    out.push(buf.subarray(eol + 2, eol + 2 + size));
-    i = eol + 2 + size + 2;
-  }
-  return Buffer.concat(out);
-}
 
 /** The subject CN of the certificate a TLS server presents. */
 export function peerCommonName(port: number): Promise<string> {

@@ -66,7 +66,8 @@ function parse(buf: Buffer, head: boolean): RawResponse {
   return { status: Number(m[1]), statusText: m[2]!, headers, rawHeaders, body, text: body.toString('latin1') };
 }
 
-function dechunk(buf: Buffer): Buffer {
+/** Joins a chunked body's chunks (trailers ignored). */
+export function dechunk(buf: Buffer): Buffer {
   const out: Buffer[] = [];
   let i = 0;
   for (;;) {
