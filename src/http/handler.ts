@@ -112,10 +112,13 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
       body = renderErrorPage({ status, method: req.method ?? 'GET', address: address(req, config), errorDocumentFailed: custom !== undefined && 'failed' in custom ? custom.failed : undefined, extra });
     }
   }
-  const buf = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
-  headers['Content-Length'] = buf.length;
+  headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length;
   res.writeHead(status, headers);
-  res.end(head ? undefined : buf);
+  // A page given as a string goes out in one write with the head (node joins them); a Buffer
+  // would take a writev of two pieces, which costs a refusal a quarter of its time.
+  if (head) res.end();
+  else if (typeof body === 'string') res.end(body, 'latin1');
+  else res.end(body);
 }
 
 function sendRedirect(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, extra?: Record<string, string>): void {
