@@ -123,12 +123,13 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
 
 function sendRedirect(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, extra?: Record<string, string>): void {
   const location = d.location ?? '/';
-  const body = Buffer.from(renderErrorPage({ status: 301, method: req.method ?? 'GET', address: address(req, config), location }), 'latin1');
+  const body = renderErrorPage({ status: 301, method: req.method ?? 'GET', address: address(req, config), location });
   const headers: Headers = { ...BASE_HEADERS, Location: location, 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Security-Policy': PAGE_CSP };
   mergeHeaders(headers, extra);
-  headers['Content-Length'] = body.length;
+  headers['Content-Length'] = Buffer.byteLength(body, 'latin1');
   res.writeHead(301, headers);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  if (req.method === 'HEAD') res.end();
+  else res.end(body, 'latin1'); // one write with the head
 }
 
 async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe): Promise<Decision> {
