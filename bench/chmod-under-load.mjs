@@ -21,7 +21,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ROOT_DIR, TASKSET, which, cpuCount, pinPid, pinned, startServer, sleep } from './lib.mjs';
+import { ROOT_DIR, TASKSET, which, cpuCount, pinPid, pinned, startServer, sleep, makeBase } from './lib.mjs';
 
 const KEYCARD_CLI = path.resolve(process.env.BENCH_KEYCARD ?? path.join(ROOT_DIR, 'dist/cli.js'));
 const SAMPLES = Number(process.env.SAMPLES ?? 60);
@@ -110,13 +110,7 @@ function startLoad(url, seconds) {
 async function main() {
   if (!fs.existsSync(KEYCARD_CLI)) throw new Error(`${KEYCARD_CLI} does not exist: run npm run build first`);
   if (PIN) pinPid(process.pid, 1);
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'keycard-chmod-'));
-  fs.chmodSync(base, 0o755);
-  const root = path.join(base, 'www');
-  const logs = path.join(base, 'logs');
-  fs.mkdirSync(root, { mode: 0o755 });
-  fs.mkdirSync(logs, { mode: 0o777 });
-  fs.chmodSync(logs, 0o777);
+  const { base, root, logs } = makeBase('keycard-chmod-');
   const target = path.join(root, 'target.txt');
   fs.writeFileSync(target, V1, { mode: 0o644 });
   fs.chmodSync(target, 0o644);

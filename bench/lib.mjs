@@ -2,6 +2,7 @@
 // core, waiting for them, one-off requests, and reading a process's memory from /proc.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import path from 'node:path';
@@ -228,3 +229,18 @@ export function median(xs) {
 }
 
 export { sleep };
+
+/**
+ * A world-traversable temp folder (so a keycard that dropped to `nobody` can reach it) with a
+ * `www` docroot and a `logs` folder anyone may write.
+ */
+export function makeBase(prefix) {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(base, 0o755);
+  const root = path.join(base, 'www');
+  const logs = path.join(base, 'logs');
+  fs.mkdirSync(root, { mode: 0o755 });
+  fs.mkdirSync(logs, { mode: 0o777 });
+  fs.chmodSync(logs, 0o777);
+  return { base, root, logs };
+}

@@ -29,7 +29,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import path from 'node:path';
-import { ROOT_DIR, TASKSET, which, cpuCount, pinPid, pinned, startServer, freePort, request, memOf, resetPeak, childrenOf, median, sleep } from './lib.mjs';
+import { ROOT_DIR, TASKSET, which, cpuCount, pinPid, pinned, startServer, freePort, request, memOf, resetPeak, childrenOf, median, sleep, makeBase } from './lib.mjs';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -79,14 +79,7 @@ function fill(size, seed) {
 }
 
 export function makeFixture() {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'keycard-bench-'));
-  // World-traversable, so a keycard that dropped to `nobody` can reach the tree.
-  fs.chmodSync(base, 0o755);
-  const root = path.join(base, 'www');
-  const logs = path.join(base, 'logs');
-  fs.mkdirSync(root, { mode: 0o755 });
-  fs.mkdirSync(logs, { mode: 0o777 });
-  fs.chmodSync(logs, 0o777);
+  const { base, root, logs } = makeBase('keycard-bench-');
   const file = (rel, data, mode = 0o644) => {
     const p = path.join(root, rel);
     fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
