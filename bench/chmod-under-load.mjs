@@ -18,7 +18,6 @@
 // Environment: BENCH_KEYCARD=path/to/dist/cli.js, SAMPLES=60 per step, BENCH_KEEP=1.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ROOT_DIR, TASKSET, which, cpuCount, pinPid, pinned, startServer, sleep, makeBase } from './lib.mjs';
