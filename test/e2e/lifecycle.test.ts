@@ -44,16 +44,15 @@ const exited = (srv: Running): Promise<number | null> =>
   srv.child.exitCode !== null ? Promise.resolve(srv.child.exitCode) : new Promise((r) => srv.child.once('exit', (code) => r(code)));
 
 /**
- * A download read slowly: `pauseMs` after every `every` bytes (or not at all while `stalled`).
+ * A download the client holds (reads nothing more) while `stalled`, until `resume()`.
  * `received` counts body bytes; `done` resolves with the status and whether the body is whole.
  */
-function slowDownload(port: number, path: string, opts: { every?: number; pauseMs?: number; stalled?: boolean } = {}) {
+function heldDownload(port: number, path: string, opts: { stalled?: boolean } = {}) {
   const sock = net.connect({ port, host: '127.0.0.1' }, () => sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
   let head = '';
   let status = 0;
   let length = -1;
   const state = { received: 0, stalled: opts.stalled ?? false };
-  let sinceLastPause = 0;
   const done = new Promise<{ status: number; complete: boolean; received: number }>((resolve) => {
     sock.on('data', (c: Buffer) => {
       let body = c;
@@ -66,13 +65,7 @@ function slowDownload(port: number, path: string, opts: { every?: number; pauseM
         body = c.subarray(c.length - (head.length - end - 4));
       }
       state.received += body.length;
-      sinceLastPause += body.length;
       if (state.stalled) sock.pause();
-      else if (opts.every && sinceLastPause >= opts.every) {
-        sinceLastPause = 0;
-        sock.pause();
-        setTimeout(() => sock.resume(), opts.pauseMs ?? 20);
-      }
     });
     sock.on('error', () => {});
     sock.on('close', () => resolve({ status, complete: length >= 0 && state.received === length, received: state.received }));
@@ -101,10 +94,12 @@ function tryConnect(port: number): Promise<string> {
 }
 
 describe('graceful shutdown', () => {
-  it('SIGTERM: the slow download in flight completes, new connections are refused, exit 0', async () => {
+  it('SIGTERM: a download in flight completes, new connections are refused, exit 0', async () => {
     const srv = await startServer(['--config', configFile({ shutdownGrace: 60_000 })]);
-    const dl = slowDownload(srv.port, '/big.bin', { every: 256 * 1024, pauseMs: 25 });
-    await waitFor(() => dl.state.received > 1024 * 1024, 10_000, 'the download to start');
+    // Held by the client until the listener has closed, then read in full: in flight across
+    // the shutdown however slow the machine is.
+    const dl = heldDownload(srv.port, '/big.bin', { stalled: true });
+    await waitFor(() => dl.state.received > 0, 10_000, 'the download to start');
     // An idle keep-alive connection must not hold the shutdown up.
     const idle = net.connect({ port: srv.port, host: '127.0.0.1' });
     idle.on('error', () => {});
@@ -117,6 +112,7 @@ describe('graceful shutdown', () => {
     }
     expect(attempt).toBe('ECONNREFUSED');
     expect(dl.state.received, 'the download was still running when the listener closed').toBeLessThan(BIG);
+    dl.resume();
     const result = await dl.done;
     expect(result).toEqual({ status: 200, complete: true, received: BIG });
     expect(await exited(srv)).toBe(0);
@@ -137,7 +133,7 @@ describe('graceful shutdown', () => {
 
   it('the grace period ends a response that takes longer; exit 0', async () => {
     const srv = await startServer(['--config', configFile({ shutdownGrace: 500 })]);
-    const dl = slowDownload(srv.port, '/big.bin', { stalled: true });
+    const dl = heldDownload(srv.port, '/big.bin', { stalled: true });
     await waitFor(() => dl.state.received > 0);
     srv.child.kill('SIGTERM');
     expect(await exited(srv)).toBe(0);
@@ -147,7 +143,7 @@ describe('graceful shutdown', () => {
 
   it('a second signal exits at once', async () => {
     const srv = await startServer(['--config', configFile({ shutdownGrace: 600_000 })]);
-    const dl = slowDownload(srv.port, '/big.bin', { stalled: true });
+    const dl = heldDownload(srv.port, '/big.bin', { stalled: true });
     await waitFor(() => dl.state.received > 0);
     srv.child.kill('SIGTERM');
     await sleep(300);
@@ -166,15 +162,29 @@ describe('graceful shutdown', () => {
     let received = 0;
     let status = 0;
     stream.on('response', (h) => (status = Number(h[':status'])));
+    // Hold the stream (flow control stops the server) until the listener has closed, then read
+    // the rest at full speed: in flight across the shutdown, however slow the machine.
+    let held = true;
     stream.on('data', (c: Buffer) => {
       received += c.length;
-      stream.pause();
-      setTimeout(() => stream.resume(), 2);
+      if (held && received > 1024 * 1024) stream.pause();
     });
-    const ended = new Promise<void>((r) => stream.on('end', () => r()));
-    await waitFor(() => received > 1024 * 1024);
+    const ended = new Promise<string>((r) => {
+      stream.on('end', () => r('end'));
+      stream.on('close', () => r(`closed early (rst code ${stream.rstCode})`));
+    });
+    await waitFor(() => received > 1024 * 1024, 10_000, 'the download to start');
     srv.child.kill('SIGTERM');
-    await ended;
+    let attempt = 'connected';
+    while (attempt === 'connected') {
+      attempt = await tryConnect(srv.port);
+      if (attempt === 'connected') await sleep(20);
+    }
+    expect(attempt).toBe('ECONNREFUSED');
+    expect(received, 'the download was still running when the listener closed').toBeLessThan(BIG);
+    held = false;
+    stream.resume();
+    expect(await ended).toBe('end');
     expect([status, received]).toEqual([200, BIG]);
     session.close();
     expect(await exited(srv)).toBe(0);
@@ -228,7 +238,7 @@ describe('reload', () => {
     const file = configFile({});
     const srv = await startServer(['--config', file]);
     try {
-      const dl = slowDownload(srv.port, '/big.bin', { stalled: true });
+      const dl = heldDownload(srv.port, '/big.bin', { stalled: true });
       await waitFor(() => dl.state.received > 0);
       writeConfig(file, { root: 'site', port: 0, accessLog: false, ...user, rules: [{ path: '/big.bin', access: 'deny' }] });
       srv.child.kill('SIGHUP');
