@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import path from 'node:path';
 import { mayAccess, R, X, type Creds } from '../policy/perms.js';
+import { RecentPaths } from './recent.js';
 
 export interface FileFacts {
   dev: number;
@@ -14,6 +15,8 @@ export interface FileFacts {
   gid: number;
   size: number;
   mtimeMs: number;
+  /** Inode change time; absent where the probe cannot tell (then nothing is cached by it). */
+  ctimeMs?: number;
   isFile(): boolean;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
@@ -37,6 +40,8 @@ export interface FsProbe {
   canRead(p: string, st: FileFacts): boolean;
   /** Who is judged: `process` (the kernel's answer) or the simulated credentials. */
   readonly judge: 'kernel' | Creds;
+  /** What the serving probe learned in the last second (fs/recent.ts); never for explain/audit. */
+  readonly recent?: RecentPaths;
 }
 
 function errnoOf(err: unknown): Errno {
@@ -47,12 +52,26 @@ function errnoOf(err: unknown): Errno {
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 const hasProcFd = fs.existsSync('/proc/self/fd');
 
+/**
+ * Runs a call that may throw an errno, without the stack trace: a refusal (ENOENT, EACCES) is
+ * a common answer here, and capturing the trace of its exception costs more than the syscall.
+ */
+function quietly<T>(f: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return f();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export const kernelProbe: FsProbe = {
   judge: 'kernel',
   open(p) {
     let fd: number;
     try {
-      fd = fs.openSync(p, OPEN_FLAGS);
+      fd = quietly(() => fs.openSync(p, OPEN_FLAGS));
     } catch (err) {
       return errnoOf(err);
     }
@@ -93,14 +112,14 @@ export const kernelProbe: FsProbe = {
   // several times the syscall itself.
   lstat(p) {
     try {
-      return fs.lstatSync(p, { throwIfNoEntry: false }) ?? 'ENOENT';
+      return quietly(() => fs.lstatSync(p, { throwIfNoEntry: false })) ?? 'ENOENT';
     } catch (err) {
       return errnoOf(err);
     }
   },
   stat(p) {
     try {
-      return fs.statSync(p, { throwIfNoEntry: false }) ?? 'ENOENT';
+      return quietly(() => fs.statSync(p, { throwIfNoEntry: false })) ?? 'ENOENT';
     } catch (err) {
       return errnoOf(err);
     }
@@ -114,7 +133,7 @@ export const kernelProbe: FsProbe = {
   },
   canSearch(dir) {
     try {
-      fs.accessSync(dir, fs.constants.X_OK);
+      quietly(() => fs.accessSync(dir, fs.constants.X_OK));
       return true;
     } catch {
       return false;
@@ -122,13 +141,36 @@ export const kernelProbe: FsProbe = {
   },
   canRead(p) {
     try {
-      fs.accessSync(p, fs.constants.R_OK);
+      quietly(() => fs.accessSync(p, fs.constants.R_OK));
       return true;
     } catch {
       return false;
     }
   },
 };
+
+/**
+ * The server's probe: the kernel's answers, with the real path of an opened file remembered
+ * for RECENT_TTL_MS by (path, device, inode), so most requests skip the /proc readlink. A file
+ * opened by its own real path also marks its directory as plain (searchable, no link on the
+ * way), where the walk that explains a refusal may start. See fs/recent.ts for the bound.
+ */
+export function servingProbe(recent = new RecentPaths()): FsProbe {
+  return {
+    ...kernelProbe,
+    recent,
+    realpathOf(opened, p) {
+      const known = recent.realOf(p, opened.stat);
+      if (known !== undefined) return known;
+      const real = kernelProbe.realpathOf(opened, p);
+      if (typeof real === 'string' && real.startsWith('/')) {
+        recent.rememberReal(p, opened.stat, real);
+        if (real === p) recent.rememberPlainDir(p.slice(0, p.lastIndexOf('/')) || '/');
+      }
+      return real;
+    },
+  };
+}
 
 /**
  * Simulates `creds` from mode bits, with the caller's own access to read the metadata. A lookup

@@ -10,7 +10,8 @@ import { resolve } from '../policy/resolve.js';
 import { effectiveFor, type Effective } from '../policy/effective.js';
 import { parseRequestTarget } from '../policy/url.js';
 import { AuthVerifier } from '../auth/verifier.js';
-import { kernelProbe, type FsProbe } from '../fs/probe.js';
+import { servingProbe, type FsProbe } from '../fs/probe.js';
+import { ContentCache } from '../fs/content.js';
 import { visibleReason, visibleStatus, type Decision } from '../decision.js';
 import { REASONS } from '../reasons.js';
 import { SERVER_BANNER } from '../version.js';
@@ -207,7 +208,8 @@ function forwarded(req: IncomingMessage): string | undefined {
 
 export function createHandler(initial: Config, options: HandlerOptions = {}): Handler {
   let config = initial;
-  const probe = options.probe ?? kernelProbe;
+  const probe = options.probe ?? servingProbe();
+  const cache = options.probe === undefined ? new ContentCache() : undefined;
   let writeAccess: ((line: string) => void) | undefined;
   if (options.accessLog === undefined) {
     writeAccess = (line) => {
@@ -285,7 +287,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
           const fileUrl = urlPathOf(cfg, fsPath);
           const effective = fileUrl !== undefined && fileUrl !== d.urlPath ? effectiveFor(cfg, fileUrl) : decided.effective!;
           try {
-            sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant });
+            sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant, cache });
           } catch (err) {
             // A bug, never a crash (sendFile has closed the descriptor).
             const failed: Decision = { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}` };
@@ -324,6 +326,8 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
   } as Handler;
   handler.config = config;
   handler.setConfig = (c: Config) => {
+    probe.recent?.clear();
+    cache?.clear();
     config = c;
     handler.config = c;
   };

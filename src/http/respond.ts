@@ -18,6 +18,7 @@ import * as zlib from 'node:zlib';
 import mime from 'mime-types';
 import type { Effective } from '../policy/effective.js';
 import type { Opened } from '../fs/probe.js';
+import type { ContentCache } from '../fs/content.js';
 import { evaluatePreconditions, httpDate, ifRangeAllows, makeEtag } from './conditional.js';
 import { parseRange, contentRange, unsatisfiedContentRange, multipartByteranges, type RangeResult } from './range.js';
 import { negotiateEncoding, isCompressible, type Coding } from './encoding.js';
@@ -49,6 +50,8 @@ export interface FileContext {
    * request. Undefined when absent or refused; the caller then owns the descriptor.
    */
   openVariant?: ((suffix: string) => Opened | undefined) | undefined;
+  /** Small files' bytes, used only when the fresh fstat matches (fs/content.ts). */
+  cache?: ContentCache | undefined;
 }
 
 /**
@@ -468,12 +471,15 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
     return;
   }
   if (size <= SMALL_FILE) {
-    let buf: Buffer;
-    try {
-      buf = readAt(body.fd, 0, size); // truncated since fstat: what is there, with its length
-    } finally {
-      finish(); // a read error propagates: the handler answers 500 and logs it
-    }
+    let buf = ctx.cache?.get(body.stat);
+    if (buf === undefined) {
+      try {
+        buf = readAt(body.fd, 0, size); // truncated since fstat: what is there, with its length
+      } finally {
+        finish(); // a read error propagates: the handler answers 500 and logs it
+      }
+      ctx.cache?.offer(body.stat, buf);
+    } else finish();
     headers['Content-Length'] = buf.length;
     res.writeHead(200, headers).end(buf);
     return;

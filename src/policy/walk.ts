@@ -60,25 +60,54 @@ export function searchDenied(urlPath: string, dir: string, st: FileFacts | undef
   return decision('deny', 'SEARCH_PERMISSION', urlPath, `access to ${urlPath} denied (filesystem path '${fsPath}') because search permissions are missing on a component of the path: ${judged(probe)} may not search ${dir}`, evidence);
 }
 
+/**
+ * The deepest directory on the way to the target (not the target itself) that the serving probe
+ * saw, within its bound, as searchable and reached without a link; the walk may start there.
+ */
+function resumeAt(root: string, segments: readonly string[], probe: FsProbe): { dir: string; depth: number } | undefined {
+  const recent = probe.recent;
+  if (recent === undefined) return undefined;
+  let dir = segments.length > 1 ? root + '/' + segments.slice(0, -1).join('/') : root;
+  for (let depth = segments.length - 1; depth >= 0; depth--) {
+    if (recent.isPlainDir(dir)) return { dir, depth };
+    dir = dir.slice(0, dir.lastIndexOf('/'));
+  }
+  return undefined;
+}
+
 export function walk(root: string, segments: readonly string[], urlPath: string, policy: SymlinkPolicy, policyKey: string, probe: FsProbe, trace?: TraceStep[]): WalkResult {
   const target = segments.length ? root + '/' + segments.join('/') : root;
-  const rootStat = probe.stat(root);
-  if (typeof rootStat === 'string') {
-    const blocked = rootStat === 'EACCES' ? firstUnsearchable(root, probe) : undefined;
-    if (blocked) return { ok: false, decision: searchDenied(urlPath, blocked.path, blocked.stat, probe, target) };
-    return { ok: false, decision: decision('error', errnoReason(rootStat), urlPath, `document root ${root}: ${rootStat}`, { fsPath: root, errno: rootStat }) };
-  }
+  // explain always walks from the root: its trace names every component.
+  const resume = trace === undefined && segments.length > 0 ? resumeAt(root, segments, probe) : undefined;
   let cur = root;
-  let node: FileFacts = rootStat;
-  trace?.push({ check: 'path', detail: `${root} ${formatMode(rootStat.mode)} uid ${rootStat.uid} gid ${rootStat.gid} (document root)` });
-  for (let i = 0; i < segments.length; i++) {
-    if (!node.isDirectory()) {
-      return { ok: false, decision: decision('notFound', 'PATH_INFO', urlPath, `File does not exist: ${target} (${cur} is not a directory)`, { fsPath: cur, errno: 'ENOTDIR' }) };
+  let node: FileFacts | undefined;
+  let start = 0;
+  if (resume) {
+    cur = resume.dir;
+    start = resume.depth;
+  } else {
+    const rootStat = probe.stat(root);
+    if (typeof rootStat === 'string') {
+      const blocked = rootStat === 'EACCES' ? firstUnsearchable(root, probe) : undefined;
+      if (blocked) return { ok: false, decision: searchDenied(urlPath, blocked.path, blocked.stat, probe, target) };
+      return { ok: false, decision: decision('error', errnoReason(rootStat), urlPath, `document root ${root}: ${rootStat}`, { fsPath: root, errno: rootStat }) };
     }
-    if (!probe.canSearch(cur, node)) {
-      const blocked = firstUnsearchable(cur, probe) ?? { path: cur, stat: node };
-      trace?.push({ check: 'path', detail: `${blocked.path}: ${judged(probe)} may not search it` });
-      return { ok: false, decision: searchDenied(urlPath, blocked.path, blocked.stat, probe, target) };
+    node = rootStat;
+    trace?.push({ check: 'path', detail: `${root} ${formatMode(rootStat.mode)} uid ${rootStat.uid} gid ${rootStat.gid} (document root)` });
+  }
+  // No link followed yet: a directory found searchable here is plain, for the next walk.
+  let plain = true;
+  for (let i = start; i < segments.length; i++) {
+    if (node !== undefined) {
+      if (!node.isDirectory()) {
+        return { ok: false, decision: decision('notFound', 'PATH_INFO', urlPath, `File does not exist: ${target} (${cur} is not a directory)`, { fsPath: cur, errno: 'ENOTDIR' }) };
+      }
+      if (!probe.canSearch(cur, node)) {
+        const blocked = firstUnsearchable(cur, probe) ?? { path: cur, stat: node };
+        trace?.push({ check: 'path', detail: `${blocked.path}: ${judged(probe)} may not search it` });
+        return { ok: false, decision: searchDenied(urlPath, blocked.path, blocked.stat, probe, target) };
+      }
+      if (plain) probe.recent?.rememberPlainDir(cur);
     }
     const p = cur + '/' + segments[i]!;
     const l = probe.lstat(p);
@@ -116,11 +145,13 @@ export function walk(root: string, segments: readonly string[], urlPath: string,
       trace?.push({ check: 'symlink', detail: `${p} → ${realPath}: allowed by ${policyKey} "${policy}"` });
       cur = realPath;
       node = t;
+      plain = false;
     } else {
       cur = p;
       node = l;
       trace?.push({ check: 'path', detail: `${p} ${formatMode(l.mode)} uid ${l.uid} gid ${l.gid}` });
     }
   }
-  return { ok: true, real: cur, stat: node };
+  // A resumed walk starts above the target, so the loop has looked at least at its last component.
+  return { ok: true, real: cur, stat: node! };
 }

@@ -1,0 +1,68 @@
+// What the server learned about paths in the last second, so that a request does not pay again
+// for a syscall whose answer cannot have changed what it serves. Two facts are kept:
+//
+//   - the real path of an opened file, keyed by the path it was opened by and checked against
+//     the (device, inode) of a fresh fstat of the new descriptor: the /proc readlink is skipped
+//     only when the descriptor is the very file whose real path was read;
+//   - directories known to be searchable and free of symbolic links up to the root, from which a
+//     refusal's explanation (the component walk) may start instead of from the root.
+//
+// STALENESS BOUND: an entry is used for at most RECENT_TTL_MS after it was learned. Neither fact
+// ever turns a refusal into a success by itself: the open, and with it the kernel's permission
+// check on every component and on the file, runs on every request (a `chmod 000` is honoured
+// on the very next one). What the bound allows, for at most that long after a directory on the
+// path is replaced by a symbolic link:
+//   - the same inode, reached through the new link, is served as it was a moment before (the
+//     symlink policy would now refuse the path; the bytes are those already served by it);
+//   - a refusal names the reason its last component gives (404 missing, 403 unreadable) where a
+//     fresh walk would name the link (SYMLINK_*).
+import type { FileFacts } from './probe.js';
+
+export const RECENT_TTL_MS = 1000;
+/** Entries per map; past it the map starts afresh (a scan of random paths must not grow it). */
+const MAX_ENTRIES = 4096;
+
+interface RealEntry {
+  dev: number;
+  ino: number;
+  real: string;
+  at: number;
+}
+
+export class RecentPaths {
+  private readonly reals = new Map<string, RealEntry>();
+  private readonly dirs = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs = RECENT_TTL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The real path recorded for `p`, if it was read within the bound for this very inode. */
+  realOf(p: string, st: FileFacts): string | undefined {
+    const e = this.reals.get(p);
+    if (e === undefined || e.ino !== st.ino || e.dev !== st.dev || this.now() - e.at > this.ttlMs) return undefined;
+    return e.real;
+  }
+
+  rememberReal(p: string, st: FileFacts, real: string): void {
+    if (this.reals.size >= MAX_ENTRIES) this.reals.clear();
+    this.reals.set(p, { dev: st.dev, ino: st.ino, real, at: this.now() });
+  }
+
+  /** Was `dir` seen, within the bound, as a searchable directory with no link on its path? */
+  isPlainDir(dir: string): boolean {
+    const at = this.dirs.get(dir);
+    return at !== undefined && this.now() - at <= this.ttlMs;
+  }
+
+  rememberPlainDir(dir: string): void {
+    if (this.dirs.size >= MAX_ENTRIES) this.dirs.clear();
+    this.dirs.set(dir, this.now());
+  }
+
+  clear(): void {
+    this.reals.clear();
+    this.dirs.clear();
+  }
+}

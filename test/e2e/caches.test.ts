@@ -1,0 +1,102 @@
+// What the server remembers to go faster (fs/content.ts, fs/recent.ts) never hides a change
+// that matters: with the caches warm, a chmod, a write, a replacement, a directory made
+// unsearchable or swapped for a link is seen by the very next request. The server runs as
+// `nobody` when the tests run as root, so the kernel's permission checks are real.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
+import { startServer, writeConfig, type Running } from '../helpers/spawn.js';
+import { request } from '../helpers/http.js';
+import { MIN_AGE_MS } from '../../src/fs/content.js';
+
+let fx: Fixture;
+let srv: Running;
+
+beforeAll(async () => {
+  fx = makeTree({
+    site: {
+      dir: {
+        'cached.txt': 'first version\n',
+        'write.txt': 'first version\n',
+        'swap.txt': 'before the swap\n',
+        d: { dir: { 'f.txt': 'inside\n' } },
+        e: { dir: { 'g.txt': 'inside e\n' } },
+      },
+    },
+    outside: { dir: { 'f.txt': 'outside the root\n' } },
+  });
+  const config = writeConfig(fx.path('server.config.json'), { root: 'site', port: 0, accessLog: false, explainErrors: true, ...(SERVER_USER ? { user: SERVER_USER } : {}) });
+  srv = await startServer(['--config', config]);
+  // The content cache keeps only files whose times are older than MIN_AGE_MS (a write in the
+  // same clock tick could otherwise keep them); wait until the fixture's files qualify.
+  await new Promise((r) => setTimeout(r, MIN_AGE_MS + 200));
+});
+
+afterAll(async () => {
+  await srv?.stop();
+  fx?.cleanup();
+});
+
+const get = (path: string, headers: Record<string, string> = {}) => request(srv.port, { path, headers });
+const reason = (res: { headers: Record<string, string | string[] | undefined> }): string => String(res.headers['keycard-reason'] ?? '');
+
+describe('the content of small files', () => {
+  it('chmod 000 is honoured on the very next request, and 644 again after it', async () => {
+    const file = fx.path('site/cached.txt');
+    for (let i = 0; i < 3; i++) expect((await get('/cached.txt')).text).toBe('first version\n');
+    fs.chmodSync(file, 0o000);
+    const refused = await get('/cached.txt');
+    expect([refused.status, reason(refused)]).toEqual([403, 'KC402 FILE_PERMISSION']);
+    fs.chmodSync(file, 0o644);
+    expect((await get('/cached.txt')).text).toBe('first version\n');
+  });
+
+  it('a write of the same length with the modification time put back is seen at once', async () => {
+    const file = fx.path('site/write.txt');
+    for (let i = 0; i < 3; i++) expect((await get('/write.txt')).text).toBe('first version\n');
+    const { mtimeNs } = fs.statSync(file, { bigint: true });
+    fs.writeFileSync(file, 'other version\n');
+    // Same size, and the modification time put back to the nanosecond: only ctime tells.
+    const ns = String(mtimeNs % 1_000_000_000n).padStart(9, '0');
+    execFileSync('touch', ['-m', '-d', `@${mtimeNs / 1_000_000_000n}.${ns}`, file]);
+    expect(fs.statSync(file, { bigint: true }).mtimeNs).toBe(mtimeNs);
+    const res = await get('/write.txt');
+    expect(res.text).toBe('other version\n');
+  });
+
+  it('a file renamed over it is seen at once, and a deleted one is 404', async () => {
+    for (let i = 0; i < 3; i++) expect((await get('/swap.txt')).text).toBe('before the swap\n');
+    fs.writeFileSync(fx.path('site/swap.new'), 'after the swap!\n'); // same length
+    fs.renameSync(fx.path('site/swap.new'), fx.path('site/swap.txt'));
+    expect((await get('/swap.txt')).text).toBe('after the swap!\n');
+    fs.unlinkSync(fx.path('site/swap.txt'));
+    expect((await get('/swap.txt')).status).toBe(404);
+  });
+});
+
+describe('what the walk remembers', () => {
+  it('a directory made unsearchable is named on the next refusal', async () => {
+    expect((await get('/e/missing.txt')).status).toBe(404); // e is now known searchable
+    expect((await get('/e/g.txt')).status).toBe(200);
+    fs.chmodSync(fx.path('site/e'), 0o700);
+    try {
+      if (!SERVER_USER && process.getuid?.() === 0) return; // root searches anything
+      for (const path of ['/e/missing.txt', '/e/g.txt']) {
+        const res = await get(path);
+        expect([path, res.status, reason(res)]).toEqual([path, 403, 'KC401 SEARCH_PERMISSION']);
+      }
+    } finally {
+      fs.chmodSync(fx.path('site/e'), 0o755);
+    }
+  });
+
+  it('a directory swapped for a link out of the root: the file there is refused on the next request', async () => {
+    for (let i = 0; i < 3; i++) expect((await get('/d/f.txt')).text).toBe('inside\n');
+    fs.renameSync(fx.path('site/d'), fx.path('site/d.old'));
+    fs.symlinkSync(fx.path('outside'), fx.path('site/d'));
+    const res = await get('/d/f.txt');
+    expect([res.status, reason(res)]).toEqual([403, 'KC405 SYMLINK_ESCAPES_ROOT']);
+    expect(res.text).not.toContain('outside the root');
+  });
+});

@@ -1,0 +1,133 @@
+// The two caches of the serving path, on their own: what they keep, for how long, and what
+// makes them forget (fs/content.ts, fs/recent.ts), plus the walk resuming from a directory the
+// serving probe knows, counted in syscalls on a real tree.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContentCache, MIN_AGE_MS } from '../../src/fs/content.js';
+import { RecentPaths, RECENT_TTL_MS } from '../../src/fs/recent.js';
+import { kernelProbe, servingProbe, type FileFacts, type FsProbe } from '../../src/fs/probe.js';
+import { walk } from '../../src/policy/walk.js';
+import { makeTree, type Fixture } from '../helpers/tree.js';
+
+const T0 = 1_000_000_000_000;
+function facts(over: Partial<FileFacts> = {}): FileFacts {
+  return { dev: 1, ino: 7, mode: 0o100644, uid: 0, gid: 0, size: 5, mtimeMs: T0 - 10_000, ctimeMs: T0 - 10_000, isFile: () => true, isDirectory: () => false, isSymbolicLink: () => false, ...over };
+}
+
+describe('ContentCache', () => {
+  let now = T0;
+  const cache = (maxBytes?: number, maxFile?: number, maxEntries?: number) => new ContentCache(maxBytes, maxFile, maxEntries, () => now);
+
+  it('gives the bytes back only while inode, size, mtime and ctime all match', () => {
+    const c = cache();
+    c.offer(facts(), Buffer.from('hello'));
+    expect(c.get(facts())?.toString()).toBe('hello');
+    for (const changed of [{ ino: 8 }, { dev: 2 }, { size: 6 }, { mtimeMs: T0 - 9_000 }, { ctimeMs: T0 - 9_000 }]) {
+      const c2 = cache();
+      c2.offer(facts(), Buffer.from('hello'));
+      expect(c2.get(facts(changed)), JSON.stringify(changed)).toBeUndefined();
+    }
+  });
+
+  it(`keeps nothing changed in the last ${MIN_AGE_MS} ms (a write in the same clock tick could keep the times)`, () => {
+    const c = cache();
+    c.offer(facts({ mtimeMs: now - MIN_AGE_MS + 1 }), Buffer.from('hello'));
+    c.offer(facts({ ino: 9, ctimeMs: now - 10 }), Buffer.from('hello'));
+    expect(c.size).toBe(0);
+  });
+
+  it('keeps nothing without a ctime, nothing short of the fstat size, nothing above maxFile', () => {
+    const c = cache(1024, 4);
+    c.offer(facts({ ctimeMs: undefined }), Buffer.from('hello'));
+    c.offer(facts({ ino: 2 }), Buffer.from('hell'));
+    c.offer(facts({ ino: 3 }), Buffer.from('hello'));
+    expect(c.size).toBe(0);
+  });
+
+  it('evicts the least recently used to stay within its byte and entry budgets', () => {
+    const c = cache(10, 64, 100);
+    c.offer(facts({ ino: 1 }), Buffer.from('aaaaa'));
+    c.offer(facts({ ino: 2 }), Buffer.from('bbbbb'));
+    c.get(facts({ ino: 1 })); // 1 is now the most recent
+    c.offer(facts({ ino: 3 }), Buffer.from('ccccc'));
+    expect([c.get(facts({ ino: 1 }))?.toString(), c.get(facts({ ino: 2 })), c.get(facts({ ino: 3 }))?.toString()]).toEqual(['aaaaa', undefined, 'ccccc']);
+    expect(c.size).toBe(10);
+    const few = cache(1000, 64, 2);
+    for (let ino = 1; ino <= 5; ino++) few.offer(facts({ ino, size: 0 }), Buffer.alloc(0));
+    expect([1, 2, 3, 4, 5].filter((ino) => few.get(facts({ ino, size: 0 })) !== undefined)).toEqual([4, 5]);
+  });
+
+  it('holds its own copy, never a slice of a shared pool', () => {
+    const c = cache();
+    const pooled = Buffer.from('hello'); // small Buffers share node's 8 KiB pool
+    c.offer(facts(), pooled);
+    const kept = c.get(facts())!;
+    expect(kept.buffer.byteLength).toBe(5);
+    pooled.write('HELLO');
+    expect(kept.toString()).toBe('hello');
+  });
+});
+
+describe('RecentPaths', () => {
+  it(`remembers a real path for ${RECENT_TTL_MS} ms, for the same inode only`, () => {
+    let now = T0;
+    const r = new RecentPaths(RECENT_TTL_MS, () => now);
+    r.rememberReal('/srv/a.txt', facts(), '/srv/a.txt');
+    expect(r.realOf('/srv/a.txt', facts())).toBe('/srv/a.txt');
+    expect(r.realOf('/srv/a.txt', facts({ ino: 8 }))).toBeUndefined();
+    expect(r.realOf('/srv/b.txt', facts())).toBeUndefined();
+    now += RECENT_TTL_MS + 1;
+    expect(r.realOf('/srv/a.txt', facts())).toBeUndefined();
+  });
+
+  it(`remembers a plain directory for ${RECENT_TTL_MS} ms`, () => {
+    let now = T0;
+    const r = new RecentPaths(RECENT_TTL_MS, () => now);
+    r.rememberPlainDir('/srv/d');
+    expect(r.isPlainDir('/srv/d')).toBe(true);
+    now += RECENT_TTL_MS + 1;
+    expect(r.isPlainDir('/srv/d')).toBe(false);
+  });
+});
+
+describe('the walk with a serving probe', () => {
+  let fx: Fixture;
+  beforeAll(() => {
+    fx = makeTree({ www: { dir: { a: { dir: { b: { dir: { 'f.txt': 'f' } } } } } } });
+  });
+  afterAll(() => fx?.cleanup());
+
+  function counting(base: FsProbe): { probe: FsProbe; calls: string[] } {
+    const calls: string[] = [];
+    const probe: FsProbe = {
+      ...base,
+      stat: (p) => (calls.push(`stat ${p}`), base.stat(p)),
+      lstat: (p) => (calls.push(`lstat ${p}`), base.lstat(p)),
+      canSearch: (d, st) => (calls.push(`search ${d}`), base.canSearch(d, st)),
+    };
+    return { probe, calls };
+  }
+
+  it('starts from the deepest directory it saw plain, and looks only at what is left', () => {
+    const root = fx.path('www');
+    const { probe, calls } = counting(servingProbe());
+    const first = walk(root, ['a', 'b', 'missing.txt'], '/a/b/missing.txt', 'inside-root', 'symlinks', probe);
+    expect(first.ok).toBe(false);
+    expect(calls.length).toBe(7); // stat root; search + lstat for root, a, b
+    calls.length = 0;
+    const second = walk(root, ['a', 'b', 'other.txt'], '/a/b/other.txt', 'inside-root', 'symlinks', probe);
+    expect(second.ok ? '' : second.decision.reason).toBe('NOT_FOUND');
+    expect(calls).toEqual([`lstat ${root}/a/b/other.txt`]);
+    const found = walk(root, ['a', 'b', 'f.txt'], '/a/b/f.txt', 'inside-root', 'symlinks', probe);
+    expect(found.ok && found.real).toBe(`${root}/a/b/f.txt`);
+  });
+
+  it('the probe explain and audit use (kernelProbe) remembers nothing: it walks from the root every time', () => {
+    const root = fx.path('www');
+    const { probe, calls } = counting(kernelProbe);
+    walk(root, ['a', 'b', 'x'], '/a/b/x', 'inside-root', 'symlinks', probe);
+    calls.length = 0;
+    walk(root, ['a', 'b', 'x'], '/a/b/x', 'inside-root', 'symlinks', probe);
+    expect(calls.length).toBe(7);
+    expect(calls[0]).toBe(`stat ${root}`);
+  });
+});
