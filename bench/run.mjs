@@ -157,6 +157,11 @@ async function defineServers(fx) {
     start: () => startServer({ name: 'bare', cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/baseline.mjs'), '--port', '0'], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
   });
   defs.push({
+    name: 'floor',
+    version: 'bench/floor.mjs (open, fstat, readlink, read, close)',
+    start: () => startServer({ name: 'floor', cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/floor.mjs'), fx.root, '--port', '0', ...(IS_ROOT ? ['--user', 'nobody'] : [])], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
+  });
+  defs.push({
     name: 'sirv',
     version: `sirv-cli ${pkgVersion('sirv-cli')}`,
     async start() {
@@ -240,17 +245,17 @@ http {
 
 const FILE_PEERS = ['keycard', 'sirv', 'serve', 'http-server', 'nginx'];
 const WORKLOADS = [
-  { id: '1k', title: 'GET 1 KiB file', path: '/1k.txt', servers: [...FILE_PEERS, 'bare'], expect: 200 },
+  { id: '1k', title: 'GET 1 KiB file', path: '/1k.txt', servers: [...FILE_PEERS, 'floor', 'bare'], expect: 200 },
   { id: '64k', title: 'GET 64 KiB file', path: '/64k.txt', servers: FILE_PEERS, expect: 200 },
   { id: '10m', title: 'GET 10 MiB file', path: '/10m.bin', servers: FILE_PEERS, expect: 200, bytes: true, instances: { keycard: 'keycard-fresh' } },
   // Peers do not refuse dotfiles the way keycard does (sirv and serve say 404, http-server and
   // nginx serve the file): keycard's pre-filesystem 403 is compared with the bare baseline only.
   { id: 'dotfile', title: '403 dotfile (before the fs)', path: '/.secret', servers: ['keycard', 'bare'], expect: 403 },
-  { id: '404', title: '404 missing file', path: '/no-such-file.txt', servers: ['keycard', 'sirv', 'nginx', 'bare'], expect: 404 },
+  { id: '404', title: '404 missing file', path: '/no-such-file.txt', servers: ['keycard', 'sirv', 'nginx', 'floor', 'bare'], expect: 404 },
   // The peers run as root and would read the file; nginx's worker runs as nobody, so its 403
   // is a real one and is shown for reference. sirv, serve and http-server cannot take part.
-  { id: '403', title: '403 unreadable file', path: '/unreadable.txt', servers: ['keycard', ...(IS_ROOT ? ['nginx'] : ['sirv', 'nginx']), 'bare'], expect: 403 },
-  { id: '304', title: '304 If-None-Match', path: '/1k.txt', servers: ['keycard', 'sirv', 'nginx', 'bare'], expect: 304, conditional: true },
+  { id: '403', title: '403 unreadable file', path: '/unreadable.txt', servers: ['keycard', ...(IS_ROOT ? ['nginx'] : ['sirv', 'nginx']), 'floor', 'bare'], expect: 403 },
+  { id: '304', title: '304 If-None-Match', path: '/1k.txt', servers: ['keycard', 'sirv', 'nginx', 'floor', 'bare'], expect: 304, conditional: true },
   { id: 'deep', title: 'GET 1 KiB, 8 dirs deep', path: `/${DEEP}/1k.txt`, servers: ['keycard', 'sirv', 'nginx'], expect: 200 },
   // sirv has no directory listing; serve (0 req/s) and http-server (~5 req/s) are so slow here
   // that they would only lengthen the run (BENCH_LISTING_PEERS=1 adds them).
@@ -576,12 +581,13 @@ async function main() {
           fmt(s.peakRssKiB / KiB, 1),
           String(s.status ?? '–'),
           w.bytes ? fmt(ratio(s.mibps, get(w.id, 'sirv', 'mibps')), 2) : rel('sirv'),
+          rel('floor'),
           rel('bare'),
           rel('nginx'),
         ]);
       }
     }
-    console.log('\n' + table(rows, ['workload', 'server', 'req/s', 'range', 'MiB/s', 'p99 ms', 'CPU%', 'CPU µs/req', 'idle RSS', 'peak RSS', 'status', '×sirv', '×bare', '×nginx']));
+    console.log('\n' + table(rows, ['workload', 'server', 'req/s', 'range', 'MiB/s', 'p99 ms', 'CPU%', 'CPU µs/req', 'idle RSS', 'peak RSS', 'status', '×sirv', '×floor', '×bare', '×nginx']));
     console.log('(medians of the rounds; range = slowest–fastest round; CPU = server CPU (all threads) per request (per MiB for 10 MiB); RSS in MiB: idle at start, peak during the runs;\n ×X = this row ÷ server X in the same workload, on req/s (MiB/s for 10 MiB); (!) = wrong status or socket errors, not used)');
 
     // ---- targets

@@ -28,7 +28,7 @@ const SMALL_FILE = 64 * 1024;
 /** Bodies smaller than this are not compressed on the fly: the framing would eat the gain. */
 export const COMPRESS_MIN = 1024;
 const STREAM_CHUNK = 64 * 1024;
-const LARGE_CHUNK = 256 * 1024;
+const LARGE_CHUNK = 128 * 1024;
 const LARGE_BODY = 1024 * 1024;
 
 export type Headers = Record<string, string | number>;
@@ -165,26 +165,32 @@ function readAt(fd: number, start: number, length: number): Buffer {
 }
 
 /**
- * Streams bytes start..end of fd with backpressure: one positional read at a time, the next
- * only once the socket has taken the last chunk ('drain'). `done` runs exactly once: true when
- * every byte went out; false when the client left, a read failed, or the file came up short
- * (truncated mid-way; the connection is destroyed, since the length was promised and a short
- * body must not look complete). `done` never runs while a read is in flight, so the caller may
- * close the descriptor at once, and is the only one to close it.
+ * Streams bytes start..end of fd: one positional read runs ahead while the previous chunk is
+ * being written, into two buffers the response owns and reuses (a buffer is read into again
+ * only once the socket has taken it: the write's callback). `done` runs exactly once: true
+ * when every byte went out; false when the client left, a read failed, or the file came up
+ * short (truncated mid-way; the connection is destroyed, since the length was promised and a
+ * short body must not look complete). `done` never runs while a read is in flight, so the
+ * caller may close the descriptor at once, and is the only one to close it.
  *
  * Not fs.ReadStream: its destroy() closes the descriptor even with autoClose: false, which
- * would close the one descriptor the parts of a multipart body share, twice.
+ * would close the one descriptor the parts of a multipart body share, twice. And a fresh
+ * buffer per chunk leaves the allocator holding tens of MiB under many large downloads.
  */
 function streamRange(res: ServerResponse, fd: number, start: number, end: number, done: (ok: boolean) => void): void {
+  const chunk = Math.min(end - start >= LARGE_BODY ? LARGE_CHUNK : STREAM_CHUNK, end - start + 1);
+  const free: Buffer[] = [Buffer.allocUnsafeSlow(chunk)];
+  if (end - start + 1 > chunk) free.push(Buffer.allocUnsafeSlow(chunk));
   let pos = start;
   let reading = false;
+  let writing = false;
+  let ready: { buf: Buffer; data: Buffer } | undefined;
   let gone = false;
   let settled = false;
   const settle = (ok: boolean): void => {
     if (settled) return;
     settled = true;
     res.off('close', onClose);
-    res.off('drain', pump);
     if (!ok) res.destroy();
     done(ok);
   };
@@ -193,23 +199,36 @@ function streamRange(res: ServerResponse, fd: number, start: number, end: number
     if (!reading) settle(false); // else the pending read's callback settles
   }
   function pump(): void {
-    if (reading || settled) return;
-    if (gone) return settle(false);
-    if (pos > end) return settle(true);
-    // Larger reads for large bodies: fewer thread-pool round trips per MiB (RSS stays bounded:
-    // one buffer per response in flight).
-    const want = Math.min(end - start >= LARGE_BODY ? LARGE_CHUNK : STREAM_CHUNK, end - pos + 1);
-    const buf = Buffer.allocUnsafe(want);
-    reading = true;
-    fs.read(fd, buf, 0, want, pos, (err, n) => {
-      reading = false;
-      if (gone || err || n === 0) return settle(false);
-      pos += n;
-      if (res.write(n === want ? buf : buf.subarray(0, n))) pump();
-    });
+    if (settled) return;
+    if (gone) {
+      if (!reading) settle(false);
+      return;
+    }
+    if (!writing && ready !== undefined) {
+      const { buf, data } = ready;
+      ready = undefined;
+      writing = true;
+      res.write(data, () => {
+        writing = false;
+        free.push(buf);
+        pump();
+      });
+    }
+    if (!reading && ready === undefined && pos <= end && free.length > 0) {
+      const buf = free.pop()!;
+      const want = Math.min(chunk, end - pos + 1);
+      reading = true;
+      fs.read(fd, buf, 0, want, pos, (err, n) => {
+        reading = false;
+        if (gone || err || n === 0) return settle(false);
+        pos += n;
+        ready = { buf, data: n === buf.length ? buf : buf.subarray(0, n) };
+        pump();
+      });
+    }
+    if (!reading && !writing && ready === undefined && pos > end) settle(true);
   }
   res.on('close', onClose);
-  res.on('drain', pump);
   pump();
 }
 
