@@ -56,7 +56,7 @@ const hasProcFd = fs.existsSync('/proc/self/fd');
  * Runs a call that may throw an errno, without the stack trace: a refusal (ENOENT, EACCES) is
  * a common answer here, and capturing the trace of its exception costs more than the syscall.
  */
-function quietly<T>(f: () => T): T {
+export function quietly<T>(f: () => T): T {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {

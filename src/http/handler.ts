@@ -48,9 +48,19 @@ function localPort(req: IncomingMessage): number {
   return req.socket.localPort ?? 80;
 }
 
+// The signature line for the last Host seen: nearly every request repeats it.
+let lastAddress = { host: undefined as string | undefined, local: '', port: 0, line: '' };
+
 function address(req: IncomingMessage, config: Config): string {
   if (!config.data.serverSignature) return '';
-  return addressLine(SERVER_BANNER, req.headers.host, req.socket.localAddress ?? config.data.host, localPort(req));
+  const host = req.headers.host;
+  const local = req.socket.localAddress ?? config.data.host;
+  const port = localPort(req);
+  const last = lastAddress;
+  if (last.line !== '' && last.host === host && last.local === local && last.port === port) return last.line;
+  const line = addressLine(SERVER_BANNER, host, local, port);
+  lastAddress = { host, local, port, line };
+  return line;
 }
 
 /**
@@ -264,7 +274,9 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
         if (writeAccess && (options.accessLog !== undefined || cfg.data.accessLog)) {
           const log = writeAccess;
           const write = (): void => log(accessLine({ client, method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode, bytes: bytesSent(res), referer: req.headers.referer, userAgent: req.headers['user-agent'], time: started }));
-          if (res.writableFinished) write();
+          // Once end() has been called, status and length are final: log now, without a
+          // listener per request. A body still streaming is logged when it closes.
+          if (res.writableEnded) write();
           else res.once('close', write);
         }
       };

@@ -11,8 +11,14 @@
 //     search, a symbolic link the symlink policy refuses or that dangles, a FIFO or device;
 //   - everything else → listed.
 //
+// Readability is judged from each entry's mode bits and the server's uid and groups, as the
+// kernel does for a file without ACLs; where the bits refuse, access(2) asks the kernel, which
+// may grant through an ACL or a capability. So the mark can miss only a refusal by an ACL entry
+// or a security module on an entry whose bits allow it: the click itself is always judged by
+// the kernel (and `explain` shows why). Apache and nginx do not mark entries at all.
+//
 // Large directories: entries come from the kernel 256 at a time, and the synchronous work (the
-// policy preflight, one stat and one access per entry) runs in slices of at most SLICE_MS
+// policy preflight, one stat per entry) runs in slices of at most SLICE_MS
 // before yielding to the event loop, so other requests are served while 10,000 entries are
 // judged (bench/listing.mjs measures it).
 import * as fs from 'node:fs';
@@ -20,7 +26,8 @@ import type { Config } from '../config/load.js';
 import { preflight } from '../policy/request.js';
 import { effectiveFor, type Effective } from '../policy/effective.js';
 import { walk } from '../policy/walk.js';
-import { kernelProbe } from '../fs/probe.js';
+import { kernelProbe, quietly } from '../fs/probe.js';
+import { mayAccess, R, X, type Creds } from '../policy/perms.js';
 import { SLICE_MS, yieldToEventLoop, type ListingEntry } from '../listing/autoindex.js';
 
 /** Directory entries fetched per readdir call. */
@@ -49,6 +56,8 @@ interface Context {
    * from another: then only the dotfile rule is left to judge per entry, without a preflight.
    */
   plain: Effective | undefined;
+  /** Who the server runs as, for the mode bits of each entry. */
+  creds: Creds;
 }
 
 const encodeSegment = (s: string): string => encodeURIComponent(s);
@@ -131,9 +140,11 @@ function judgeEntry(ctx: Context, dirent: fs.Dirent): ListingEntry | undefined {
       denied = true;
     }
   }
-  if (!denied) {
+  if (!denied && !mayAccess(st!, ctx.creds, isDir ? X : R)) {
+    // The mode bits refuse it; the kernel has the last word (an ACL entry or a capability may
+    // grant what the bits do not).
     try {
-      fs.accessSync(full, isDir ? fs.constants.X_OK : fs.constants.R_OK);
+      quietly(() => fs.accessSync(full, isDir ? fs.constants.X_OK : fs.constants.R_OK));
     } catch {
       denied = true;
     }
@@ -158,15 +169,16 @@ export async function gatherListing(inp: ListingInput): Promise<ListingResult> {
     targetPrefix: '/' + segments.map((s) => encodeSegment(s) + '/').join(''),
     omitDenied: inp.config.data.listingDenied === 'omit',
     plain: undefined,
+    creds: { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [] },
   };
   const c = inp.config;
   if (c.rules.length === 0 && c.ipAllow.size === 0 && c.ipDeny.size === 0 && !c.bans && !c.data.htaccess) ctx.plain = effectiveFor(c, inp.urlPath);
   const entries: ListingEntry[] = [];
   try {
     let started = performance.now();
-    // The async iterator refills its buffer with one readdir of READ_BATCH names off the main
-    // thread, and closes the directory when done or on error.
-    for await (const dirent of dir) {
+    // readSync hands out the names of one readdir (READ_BATCH of them) before it asks the
+    // kernel again: no promise per entry, and the slices below bound how long the loop runs.
+    for (let dirent = dir.readSync(); dirent !== null; dirent = dir.readSync()) {
       const e = judgeEntry(ctx, dirent);
       if (e) entries.push(e);
       if (performance.now() - started >= SLICE_MS) {
@@ -176,6 +188,8 @@ export async function gatherListing(inp: ListingInput): Promise<ListingResult> {
     }
   } catch (err) {
     return { ok: false, errno: (err as NodeJS.ErrnoException).code ?? 'EIO' };
+  } finally {
+    dir.closeSync();
   }
   return { ok: true, entries };
 }

@@ -9,17 +9,36 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
+// Both timestamps change once a second (plus milliseconds for the error log): formatted once
+// per second, not per line.
+let clfSecond = Number.NaN;
+let clfText = '';
+let errSecond = Number.NaN;
+let errHead = '';
+let errTail = '';
+
 /** `[22/Nov/2026:01:42:53 +0000]`, local time as Apache writes it. */
 export function clfTime(d: Date): string {
+  const second = Math.floor(d.getTime() / 1000);
+  if (second === clfSecond) return clfText;
   const off = -d.getTimezoneOffset();
   const sign = off >= 0 ? '+' : '-';
   const abs = Math.abs(off);
-  return `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}]`;
+  clfText = `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}]`;
+  clfSecond = second;
+  return clfText;
 }
 
 /** `[Sun Nov 22 01:42:53.123000 2026]`, Apache's error-log timestamp. */
 export function errorTime(d: Date): string {
-  return `[${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}000 ${d.getFullYear()}]`;
+  const ms = d.getTime();
+  const second = Math.floor(ms / 1000);
+  if (second !== errSecond) {
+    errHead = `[${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.`;
+    errTail = `000 ${d.getFullYear()}]`;
+    errSecond = second;
+  }
+  return errHead + pad(ms - second * 1000, 3) + errTail;
 }
 
 /** Quotes a request field the way mod_log_config does: `"` and `\` escaped, controls as \xhh. */
