@@ -25,7 +25,7 @@
 //   BENCH_LISTING_PEERS=1 also run serve and http-server in the listing workload (very slow)
 //   BENCH_STRICT=1        exit 1 when a target is missed
 //   BENCH_KEEP=1          keep the fixture dir and server logs
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import path from 'node:path';
@@ -116,11 +116,9 @@ function nobodyGroup() {
 }
 
 function version(cmd, args) {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT_DIR }).trim().split('\n')[0];
-  } catch (err) {
-    return String(err.stderr ?? '').trim().split('\n')[0] || undefined;
-  }
+  // nginx -v prints to stderr and exits 0: take whichever stream has the text.
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: ROOT_DIR });
+  return `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n')[0] || undefined;
 }
 
 function pkgVersion(name) {
