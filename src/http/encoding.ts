@@ -154,6 +154,17 @@ const COMPRESSIBLE = new Set([
  * costs CPU on every request, a missed one only bytes.
  */
 export function isCompressible(contentType: string): boolean {
+  let yes = COMPRESSIBLE_TYPES.get(contentType);
+  if (yes === undefined) {
+    yes = judgeCompressible(contentType);
+    if (COMPRESSIBLE_TYPES.size >= 1024) COMPRESSIBLE_TYPES.clear();
+    COMPRESSIBLE_TYPES.set(contentType, yes);
+  }
+  return yes;
+}
+const COMPRESSIBLE_TYPES = new Map<string, boolean>();
+
+function judgeCompressible(contentType: string): boolean {
   const essence = trimOws(contentType.split(';', 1)[0] ?? '').toLowerCase();
   if (INCOMPRESSIBLE.has(essence)) return false;
   if (COMPRESSIBLE.has(essence)) return true;

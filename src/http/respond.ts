@@ -62,9 +62,16 @@ export interface FileContext {
 export function contentTypeFor(fsPath: string, defaultType: string): string {
   const ext = path.extname(path.basename(fsPath));
   if (ext === '') return defaultType;
-  const type = mime.contentType(ext);
+  let type = TYPES.get(ext);
+  if (type === undefined) {
+    type = mime.contentType(ext);
+    if (TYPES.size >= 1024) TYPES.clear();
+    TYPES.set(ext, type);
+  }
   return type === false ? defaultType : type;
 }
+// mime-types' answer per extension (a lookup lower-cases and parses on every call).
+const TYPES = new Map<string, string | false>();
 
 // Closing a regular file's descriptor does not block: done synchronously it costs a syscall,
 // where fs.close costs a thread-pool round trip and a callback per request.
@@ -355,7 +362,7 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
   applyPolicyHeaders(headers, eff);
   mergeHeaders(headers, ctx.decisionHeaders);
   // A rule may have replaced the Content-Type; the parts of a multipart body carry the same.
-  const configuredType = String(headers[findKey(headers, 'Content-Type') ?? 'Content-Type'] ?? type);
+  const configuredType = eff.headers.length === 0 && ctx.decisionHeaders === undefined ? type : String(headers[findKey(headers, 'Content-Type') ?? 'Content-Type'] ?? type);
   const partType = /^[\x20-\x7e\t]*$/.test(configuredType) ? configuredType : type;
 
   const finish = (): void => held.release();
