@@ -129,7 +129,9 @@ async function main() {
 
   const load = startLoad(url, 120);
   console.log(`load: ${load.name} on ${url}${PIN ? ' (server core 0, load core 1)' : ''}`);
-  await sleep(1000);
+  // keycard keeps a small file's bytes once its times are 2 s old (src/fs/content.ts): let every
+  // state age past that under load, so each change meets a warm cache.
+  await sleep(2500);
 
   let etagV2;
   const steps = [
@@ -202,7 +204,7 @@ async function main() {
       if (!pass) failed = true;
       report.push({ step: step.name, want: step.want, samples: rs.length, stale: stale.length, wrong: wrong.length, seen });
       console.log(`${pass ? 'ok  ' : 'FAIL'}  ${step.name.padEnd(22)} want ${step.want}; ${rs.length} samples: ${Object.entries(seen).map(([k, v]) => `${v}× ${k}`).join(', ')}${stale.length ? `; ${stale.length} showed the OLD state` : ''}`);
-      await sleep(500); // let the load run against the new state before the next change
+      await sleep(2500); // the new state runs under load, and ages into the content cache
     }
   } finally {
     const rps = await load.stop();
