@@ -2,8 +2,9 @@
 // for a syscall whose answer cannot have changed what it serves. Two facts are kept:
 //
 //   - the real path of an opened file, keyed by the path it was opened by and checked against
-//     the (device, inode) of a fresh fstat of the new descriptor: the /proc readlink is skipped
-//     only when the descriptor is the very file whose real path was read;
+//     a fresh fstat of the new descriptor (device, inode, change time, size, modification
+//     time): the /proc readlink is skipped only when the descriptor is the very file, unchanged,
+//     whose real path was read;
 //   - directories known to be searchable and free of symbolic links up to the root, from which a
 //     refusal's explanation (the component walk) may start instead of from the root.
 //
@@ -12,8 +13,9 @@
 // check on every component and on the file, runs on every request (a `chmod 000` is honoured
 // on the very next one). What the bound allows, for at most that long after a directory on the
 // path is replaced by a symbolic link:
-//   - the same inode, reached through the new link, is served as it was a moment before (the
-//     symlink policy would now refuse the path; the bytes are those already served by it);
+//   - the same file, unchanged (its ctime too) and reached through the new link, is served as it
+//     was a moment before (the symlink policy would now refuse the path; the bytes are those
+//     already served by it);
 //   - a refusal names the reason its last component gives (404 missing, 403 unreadable) where a
 //     fresh walk would name the link (SYMLINK_*).
 import type { FileFacts } from './probe.js';
@@ -25,6 +27,9 @@ const MAX_ENTRIES = 4096;
 interface RealEntry {
   dev: number;
   ino: number;
+  ctimeMs: number | undefined;
+  size: number;
+  mtimeMs: number;
   real: string;
   at: number;
 }
@@ -38,16 +43,23 @@ export class RecentPaths {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The real path recorded for `p`, if it was read within the bound for this very inode. */
+  /**
+   * The real path recorded for `p`, if it was read within the bound for this very file: same
+   * device and inode, and the same change time, size and modification time. ctime moves on any
+   * rename, new link, chmod or write, so a recycled inode number or a file moved and edited
+   * meanwhile is read afresh.
+   */
   realOf(p: string, st: FileFacts): string | undefined {
     const e = this.reals.get(p);
-    if (e === undefined || e.ino !== st.ino || e.dev !== st.dev || this.now() - e.at > this.ttlMs) return undefined;
+    if (e === undefined || e.ctimeMs === undefined || this.now() - e.at > this.ttlMs) return undefined;
+    if (e.ino !== st.ino || e.dev !== st.dev || e.ctimeMs !== st.ctimeMs || e.size !== st.size || e.mtimeMs !== st.mtimeMs) return undefined;
     return e.real;
   }
 
   rememberReal(p: string, st: FileFacts, real: string): void {
+    if (st.ctimeMs === undefined) return; // nothing to tell a changed file by
     if (this.reals.size >= MAX_ENTRIES) this.reals.clear();
-    this.reals.set(p, { dev: st.dev, ino: st.ino, real, at: this.now() });
+    this.reals.set(p, { dev: st.dev, ino: st.ino, ctimeMs: st.ctimeMs, size: st.size, mtimeMs: st.mtimeMs, real, at: this.now() });
   }
 
   /** Was `dir` seen, within the bound, as a searchable directory with no link on its path? */

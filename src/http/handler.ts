@@ -229,7 +229,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     };
   } else if (options.accessLog !== false) writeAccess = options.accessLog;
   const verifier = options.auth ?? new AuthVerifier();
-  // Error lines are buffered like access lines (one write per event-loop turn): a flood of
+  // Error lines are buffered like access lines (written every FLUSH_MS): a flood of
   // refusals must not cost a synchronous pipe write each.
   const writeError = options.errorLog === undefined ? (line: string) => (stderrWriter ??= new BufferedWriter(2)).write(line) : options.errorLog === false ? undefined : options.errorLog;
 
@@ -275,8 +275,9 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
           const log = writeAccess;
           const write = (): void => log(accessLine({ client, method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode, bytes: bytesSent(res), referer: req.headers.referer, userAgent: req.headers['user-agent'], time: started }));
           // Once end() has been called, status and length are final: log now, without a
-          // listener per request. A body still streaming is logged when it closes.
-          if (res.writableEnded) write();
+          // listener per request; likewise once destroyed ('close' may have fired already).
+          // A body still streaming is logged when it closes.
+          if (res.writableEnded || res.destroyed) write();
           else res.once('close', write);
         }
       };

@@ -140,9 +140,10 @@ function judgeEntry(ctx: Context, dirent: fs.Dirent): ListingEntry | undefined {
       denied = true;
     }
   }
-  if (!denied && !mayAccess(st!, ctx.creds, isDir ? X : R)) {
+  if (!denied && (ctx.creds.uid === 0 || !mayAccess(st!, ctx.creds, isDir ? X : R))) {
     // The mode bits refuse it; the kernel has the last word (an ACL entry or a capability may
-    // grant what the bits do not).
+    // grant what the bits do not). A root server always asks: it may lack CAP_DAC_OVERRIDE, or
+    // sit on an NFS export that squashes root.
     try {
       quietly(() => fs.accessSync(full, isDir ? fs.constants.X_OK : fs.constants.R_OK));
     } catch {

@@ -215,9 +215,10 @@ function streamRange(res: ServerResponse, fd: number, start: number, end: number
       const { buf, data } = ready;
       ready = undefined;
       writing = true;
-      res.write(data, () => {
+      res.write(data, (err) => {
         writing = false;
         free.push(buf);
+        if (err) gone = true; // destroyed meanwhile: read no further
         pump();
       });
     }
@@ -236,6 +237,8 @@ function streamRange(res: ServerResponse, fd: number, start: number, end: number
     if (!reading && !writing && ready === undefined && pos > end) settle(true);
   }
   res.on('close', onClose);
+  // The client may have left before the body started (its 'close' already fired).
+  if (res.destroyed) gone = true;
   pump();
 }
 

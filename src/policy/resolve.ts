@@ -53,9 +53,12 @@ function symlinkRefusal(inp: ResolveInput, segments: readonly string[], urlPath:
   // SECURITY: the walk looks at the path as it is now; the descriptor was opened through the
   // path as it was. If a link was swapped in between, the walk can pass while the descriptor
   // went elsewhere: serve it only when the walk arrived at the very file the descriptor is.
-  if (real.startsWith('/') && w.real !== real) {
+  // A real path that could not be read (no /proc, and the lookup by name failed) is refused
+  // too: the walk alone cannot vouch for the descriptor.
+  if (!real.startsWith('/') || w.real !== real) {
     const reason = eff.symlinks === 'inside-root' ? 'SYMLINK_ESCAPES_ROOT' : eff.symlinks === 'deny' ? 'SYMLINK_DENIED' : 'SYMLINK_OWNER_MISMATCH';
-    return decision('deny', reason, urlPath, `Symbolic link not allowed or link target not accessible: ${fsPath} was opened as ${real}, but the path now leads to ${w.real} (it changed while it was checked)`, { fsPath, linkTarget: real, key: eff.source.symlinks });
+    const opened = real.startsWith('/') ? `was opened as ${real}` : `was opened, but its real path cannot be read (${real})`;
+    return decision('deny', reason, urlPath, `Symbolic link not allowed or link target not accessible: ${fsPath} ${opened}, but the path now leads to ${w.real} (it changed while it was checked)`, { fsPath, linkTarget: real, key: eff.source.symlinks });
   }
   return undefined;
 }

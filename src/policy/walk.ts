@@ -95,8 +95,10 @@ export function walk(root: string, segments: readonly string[], urlPath: string,
     node = rootStat;
     trace?.push({ check: 'path', detail: `${root} ${formatMode(rootStat.mode)} uid ${rootStat.uid} gid ${rootStat.gid} (document root)` });
   }
-  // No link followed yet: a directory found searchable here is plain, for the next walk.
-  let plain = true;
+  // No link followed yet: a directory found searchable here is plain, for the next walk. A
+  // resumed walk stands on a remembered fact, so it remembers nothing new (the memory must
+  // not outlive its bound by being passed down a level at a time).
+  let plain = resume === undefined;
   for (let i = start; i < segments.length; i++) {
     if (node !== undefined) {
       if (!node.isDirectory()) {

@@ -75,6 +75,9 @@ describe('RecentPaths', () => {
     r.rememberReal('/srv/a.txt', facts(), '/srv/a.txt');
     expect(r.realOf('/srv/a.txt', facts())).toBe('/srv/a.txt');
     expect(r.realOf('/srv/a.txt', facts({ ino: 8 }))).toBeUndefined();
+    // The inode number recycled, or the file renamed, linked or written: its ctime moved.
+    expect(r.realOf('/srv/a.txt', facts({ ctimeMs: T0 - 5 }))).toBeUndefined();
+    expect(r.realOf('/srv/a.txt', facts({ size: 6 }))).toBeUndefined();
     expect(r.realOf('/srv/b.txt', facts())).toBeUndefined();
     now += RECENT_TTL_MS + 1;
     expect(r.realOf('/srv/a.txt', facts())).toBeUndefined();
@@ -120,6 +123,20 @@ describe('the walk with a serving probe', () => {
     expect(calls).toEqual([`lstat ${root}/a/b/other.txt`]);
     const found = walk(root, ['a', 'b', 'f.txt'], '/a/b/f.txt', 'inside-root', 'symlinks', probe);
     expect(found.ok && found.real).toBe(`${root}/a/b/f.txt`);
+  });
+
+  it('a resumed walk remembers nothing new, so no directory outlives the bound by being passed down', () => {
+    const root = fx.path('www');
+    let now = T0;
+    const recent = new RecentPaths(RECENT_TTL_MS, () => now);
+    const { probe, calls } = counting(servingProbe(recent));
+    walk(root, ['a', 'b', 'x'], '/a/b/x', 'inside-root', 'symlinks', probe); // from the root: remembers root, a, b
+    now += RECENT_TTL_MS - 1;
+    walk(root, ['a', 'b', 'y'], '/a/b/y', 'inside-root', 'symlinks', probe); // resumed at b
+    now += 2; // past the bound of the first walk's facts
+    calls.length = 0;
+    walk(root, ['a', 'b', 'z'], '/a/b/z', 'inside-root', 'symlinks', probe);
+    expect(calls[0]).toBe(`stat ${root}`); // from the root again
   });
 
   it('the probe explain and audit use (kernelProbe) remembers nothing: it walks from the root every time', () => {
