@@ -54,33 +54,41 @@ export const FLUSH_MS = 50;
 export const PIPE_BUF = 4096;
 
 /**
- * Log lines, gathered and written at most every FLUSH_MS (or as soon as 64 KiB are waiting),
+ * Log lines, gathered and written at most every FLUSH_MS (or as soon as the buffer is full),
  * and when the process exits. A write per line, or even per event-loop turn, costs a server
  * answering small requests a tenth of its rate; a line may reach the file up to FLUSH_MS late
- * (and a SIGKILL loses at most that much).
+ * (and a SIGKILL loses at most that much). Each line is copied at once into one buffer outside
+ * the JavaScript heap, so no line string outlives its request (strings held for 50 ms would
+ * survive the young-generation collections and cost more than the write they save).
  * `atomic` (the default in a cluster worker, whose stdout is the pipe every worker shares):
- * each write(2) ends on a line boundary and is at most PIPE_BUF bytes, so lines from
+ * the buffer is PIPE_BUF bytes and each write(2) ends on a line boundary, so lines from
  * different workers never interleave mid-line. A single line longer than that is written on
  * its own.
  */
 export class BufferedWriter {
-  private chunks: string[] = [];
-  private size = 0;
+  private readonly buf: Buffer;
+  private used = 0;
   private scheduled = false;
 
   constructor(
-    private readonly fd: number,
-    private readonly limit = 64 * 1024,
-    private readonly atomic = cluster.isWorker,
+    fd: number,
+    limit = 64 * 1024,
+    atomic = cluster.isWorker,
+    private readonly out: (bytes: Buffer) => void = (bytes) => writeAll(fd, bytes),
   ) {
+    this.buf = Buffer.allocUnsafeSlow(atomic ? Math.min(limit, PIPE_BUF) : limit);
     process.once('exit', () => this.flush());
   }
 
   write(line: string): void {
-    this.chunks.push(line);
-    this.size += line.length;
-    if (this.size >= this.limit) this.flush();
-    else if (!this.scheduled) {
+    const len = Buffer.byteLength(line, 'utf8');
+    if (this.used + len > this.buf.length) this.flush();
+    if (len > this.buf.length) {
+      this.emit(Buffer.from(line, 'utf8'));
+      return;
+    }
+    this.used += this.buf.write(line, this.used, 'utf8');
+    if (!this.scheduled) {
       this.scheduled = true;
       setTimeout(() => this.flush(), FLUSH_MS).unref();
     }
@@ -88,39 +96,19 @@ export class BufferedWriter {
 
   flush(): void {
     this.scheduled = false;
-    if (this.chunks.length === 0) return;
-    const lines = this.chunks;
-    this.chunks = [];
-    this.size = 0;
+    if (this.used === 0) return;
+    const bytes = this.buf.subarray(0, this.used);
+    this.used = 0;
+    this.emit(bytes); // synchronous: the buffer is free again when it returns
+  }
+
+  private emit(bytes: Buffer): void {
     try {
-      if (!this.atomic) {
-        writeAll(this.fd, Buffer.from(lines.join(''), 'utf8'));
-        return;
-      }
-      for (const chunk of lineChunks(lines, PIPE_BUF)) writeAll(this.fd, chunk);
+      this.out(bytes);
     } catch {
       // A closed stdout (EPIPE) must not take the server down.
     }
   }
-}
-
-/** Groups whole lines into buffers of at most `max` bytes (a longer line is a buffer alone). */
-export function lineChunks(lines: readonly string[], max: number): Buffer[] {
-  const out: Buffer[] = [];
-  let pending: Buffer[] = [];
-  let pendingSize = 0;
-  for (const line of lines) {
-    const b = Buffer.from(line, 'utf8');
-    if (pendingSize + b.length > max && pendingSize > 0) {
-      out.push(Buffer.concat(pending, pendingSize));
-      pending = [];
-      pendingSize = 0;
-    }
-    pending.push(b);
-    pendingSize += b.length;
-  }
-  if (pendingSize > 0) out.push(Buffer.concat(pending, pendingSize));
-  return out;
 }
 
 /** One buffer, retried on a full non-blocking pipe (EAGAIN) and after a short write. */

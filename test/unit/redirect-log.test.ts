@@ -2,7 +2,7 @@
 // the access log's pipe-atomic chunks for cluster workers.
 import { describe, expect, it } from 'vitest';
 import { redirectHost, redirectPath } from '../../src/server.js';
-import { lineChunks, PIPE_BUF } from '../../src/http/log.js';
+import { BufferedWriter, PIPE_BUF } from '../../src/http/log.js';
 
 describe('redirectHost', () => {
   it.each([
@@ -31,20 +31,38 @@ describe('redirectPath', () => {
   it.each([undefined, '*', 'http://evil.com/', 'evil.com'])('anything else (%j) is /', (t) => expect(redirectPath(t)).toBe('/'));
 });
 
-describe('lineChunks (pipe-atomic access log writes)', () => {
-  it('whole lines, each chunk at most PIPE_BUF bytes', () => {
-    const lines = Array.from({ length: 500 }, (_, i) => `line ${i} ${'x'.repeat(i % 300)}\n`);
-    const chunks = lineChunks(lines, PIPE_BUF);
-    expect(chunks.length).toBeGreaterThan(1);
-    for (const c of chunks) {
+describe('BufferedWriter in a cluster worker (pipe-atomic access log writes)', () => {
+  const capture = (): { writes: Buffer[]; w: BufferedWriter } => {
+    const writes: Buffer[] = [];
+    return { writes, w: new BufferedWriter(-1, 64 * 1024, true, (b) => writes.push(Buffer.from(b))) };
+  };
+
+  it('whole lines, each write at most PIPE_BUF bytes', () => {
+    const { writes, w } = capture();
+    const lines = Array.from({ length: 500 }, (_, i) => `line ${i} ${'x'.repeat(i % 300)} é\n`);
+    for (const l of lines) w.write(l);
+    w.flush();
+    expect(writes.length).toBeGreaterThan(1);
+    for (const c of writes) {
       expect(c.length).toBeLessThanOrEqual(PIPE_BUF);
       expect(c[c.length - 1]).toBe(0x0a);
     }
-    expect(Buffer.concat(chunks).toString()).toBe(lines.join(''));
+    expect(Buffer.concat(writes).toString()).toBe(lines.join(''));
   });
-  it('a line longer than PIPE_BUF is a chunk of its own', () => {
+
+  it('a line longer than PIPE_BUF is a write of its own', () => {
+    const { writes, w } = capture();
     const long = 'y'.repeat(5000) + '\n';
-    const chunks = lineChunks(['a\n', long, 'b\n'], PIPE_BUF);
-    expect(chunks.map((c) => c.length)).toEqual([2, long.length, 2]);
+    for (const l of ['a\n', long, 'b\n']) w.write(l);
+    w.flush();
+    expect(writes.map((c) => c.length)).toEqual([2, long.length, 2]);
+  });
+
+  it('nothing is written before a flush (the timer, a full buffer, or exit)', () => {
+    const { writes, w } = capture();
+    w.write('one\n');
+    expect(writes).toEqual([]);
+    w.flush();
+    expect(writes.map(String)).toEqual(['one\n']);
   });
 });
