@@ -14,7 +14,7 @@
 //   BENCH_DURATION=2      seconds per run (whole seconds; wrk takes no fractions)
 //   BENCH_ROUNDS=3        interleaved rounds
 //   BENCH_CONNECTIONS=50  keep-alive connections
-//   BENCH_WARMUP=1        seconds of warm-up per server before the first round (0: none)
+//   BENCH_WARMUP=1        seconds of warm-up per server and workload before the first round (0: none)
 //   BENCH_WORKLOADS=1k,404  only these workloads (ids below; the targets that need others are skipped)
 //   BENCH_SERVERS=keycard,sirv  only these servers
 //   BENCH_LOADGEN=wrk|autocannon   default: wrk when on PATH
@@ -502,13 +502,18 @@ async function main() {
         plan.push({ w, name });
       }
     }
-    // Warm-up: the JIT and the page cache, on the 1 KiB file (bare: anything).
+    // Warm-up: every server on every request it will be measured on (the JIT, the page cache,
+    // keycard's caches), so a server that takes part in one workload only (keycard-log) starts
+    // as warm as one that takes part in all. The 10 MiB file is left out: keycard-fresh's idle
+    // RSS is that workload's baseline.
     if (WARMUP > 0) {
       process.stdout.write('warm-up:');
-      for (const s of servers.values()) {
-        if (s.name === 'keycard-fresh') continue; // its idle RSS is the 10 MiB baseline
-        process.stdout.write(` ${s.name}`);
-        await load(s.url + '/1k.txt', {}, WARMUP);
+      for (const { w, name } of plan) {
+        if (w.bytes) continue;
+        const s = instance(w, name);
+        process.stdout.write(` ${name}/${w.id}`);
+        await load(s.url + w.path, s.headers?.[w.id] ?? {}, WARMUP);
+        await waitIdle(s);
       }
       process.stdout.write('\n');
     }
