@@ -1,5 +1,6 @@
 // Stage two: the canonical path meets the filesystem. The success path costs one open and one
-// fstat (plus one readlink of the descriptor when a symlink policy needs the real path); every
+// fstat (plus the real path of the descriptor when a symlink policy needs it, which the serving
+// probe remembers for a second, fs/recent.ts); every
 // anomaly — an errno, a symlink on the path, a directory — is then explained by the walk, so
 // the refusal names the component and the bit that decided.
 import { decision, type Decision, type TraceStep } from '../decision.js';
