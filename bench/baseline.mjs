@@ -8,6 +8,7 @@
 // prints `listening on http://HOST:PORT` as its first stdout line, like `keycard serve`.
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
+import { serveAndAnnounce } from './lib.mjs';
 
 const { values } = parseArgs({
   options: { port: { type: 'string', short: 'p', default: '0' }, host: { type: 'string', short: 'H', default: '127.0.0.1' } },
@@ -24,12 +25,4 @@ const server = http.createServer((req, res) => {
   res.writeHead(403, HEADERS);
   res.end(req.method === 'HEAD' ? undefined : BODY);
 });
-server.keepAliveTimeout = 5_000;
-server.listen(Number(values.port), values.host, () => {
-  const addr = server.address();
-  const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  process.stdout.write(`listening on http://${host}:${typeof addr === 'object' && addr ? addr.port : values.port}\n`);
-});
-const stop = () => server.close(() => process.exit(0));
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serveAndAnnounce(server, Number(values.port), values.host);

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
+import { serveAndAnnounce } from './lib.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -49,13 +50,6 @@ const server = http.createServer((req, res) => {
     fs.closeSync(fd);
   }
 });
-server.keepAliveTimeout = 5_000;
-server.listen(Number(values.port), values.host, () => {
+serveAndAnnounce(server, Number(values.port), values.host, () => {
   if (values.user) process.setuid(values.user);
-  const addr = server.address();
-  const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  process.stdout.write(`listening on http://${host}:${typeof addr === 'object' && addr ? addr.port : values.port}\n`);
 });
-const stop = () => server.close(() => process.exit(0));
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);

@@ -244,3 +244,21 @@ export function makeBase(prefix) {
   fs.chmodSync(logs, 0o777);
   return { base, root, logs };
 }
+
+/**
+ * For the small servers the harness starts (baseline, floor): listen, run `then` (drop
+ * privileges), print `listening on http://HOST:PORT` as keycard does, and close cleanly on
+ * SIGTERM or SIGINT.
+ */
+export function serveAndAnnounce(server, port, host, then = () => {}) {
+  server.keepAliveTimeout = 5_000;
+  server.listen(port, host, () => {
+    then();
+    const addr = server.address();
+    const shown = host.includes(':') ? `[${host}]` : host;
+    process.stdout.write(`listening on http://${shown}:${typeof addr === 'object' && addr ? addr.port : port}\n`);
+  });
+  const stop = () => server.close(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
