@@ -219,6 +219,7 @@ function forwarded(req: IncomingMessage): string | undefined {
 export function createHandler(initial: Config, options: HandlerOptions = {}): Handler {
   let config = initial;
   const probe = options.probe ?? servingProbe();
+  // Only over the real filesystem: an injected probe's facts need not describe real files.
   const cache = options.probe === undefined ? new ContentCache() : undefined;
   let writeAccess: ((line: string) => void) | undefined;
   if (options.accessLog === undefined) {
