@@ -12,14 +12,21 @@ import type { FileFacts } from './probe.js';
 export const MIN_AGE_MS = 2000;
 
 interface Entry {
+  dev: number;
+  ino: number;
   size: number;
   mtimeMs: number;
   ctimeMs: number;
   bytes: Buffer;
+  /** Used since eviction last passed it (CLOCK's second chance: a hit costs no reordering). */
+  used: boolean;
 }
 
 export class ContentCache {
-  private readonly entries = new Map<string, Entry>();
+  // device → inode → entry: numeric keys, no string built per request.
+  private readonly byDev = new Map<number, Map<number, Entry>>();
+  // Insertion order, oldest first: eviction walks it, sparing entries used since.
+  private readonly order = new Set<Entry>();
   private total = 0;
 
   constructor(
@@ -30,16 +37,13 @@ export class ContentCache {
   ) {}
 
   get(st: FileFacts): Buffer | undefined {
-    const key = `${st.dev}:${st.ino}`;
-    const e = this.entries.get(key);
+    const e = this.byDev.get(st.dev)?.get(st.ino);
     if (e === undefined) return undefined;
     if (e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ctimeMs !== st.ctimeMs) {
-      this.drop(key, e);
+      this.drop(e);
       return undefined;
     }
-    // Least recently used goes first: a hit moves to the end.
-    this.entries.delete(key);
-    this.entries.set(key, e);
+    e.used = true;
     return e.bytes;
   }
 
@@ -47,18 +51,25 @@ export class ContentCache {
   offer(st: FileFacts, bytes: Buffer): void {
     if (st.ctimeMs === undefined || bytes.length !== st.size || st.size > this.maxFile || st.size > this.maxBytes) return;
     if (this.now() - Math.max(st.mtimeMs, st.ctimeMs) < MIN_AGE_MS) return;
-    const key = `${st.dev}:${st.ino}`;
-    const old = this.entries.get(key);
-    if (old !== undefined) this.drop(key, old);
-    while (this.entries.size > 0 && (this.total + bytes.length > this.maxBytes || this.entries.size >= this.maxEntries)) {
-      const [k, e] = this.entries.entries().next().value as [string, Entry];
-      this.drop(k, e);
+    const old = this.byDev.get(st.dev)?.get(st.ino);
+    if (old !== undefined) this.drop(old);
+    while (this.order.size > 0 && (this.total + bytes.length > this.maxBytes || this.order.size >= this.maxEntries)) {
+      const oldest = this.order.values().next().value as Entry;
+      if (oldest.used) {
+        oldest.used = false;
+        this.order.delete(oldest);
+        this.order.add(oldest);
+      } else this.drop(oldest);
     }
     // A small Buffer is a slice of node's shared 8 KiB pool; keeping it would keep the whole
     // slab. Kept bytes get their own memory, so the budget counts what is really held.
     const own = Buffer.allocUnsafeSlow(bytes.length);
     bytes.copy(own);
-    this.entries.set(key, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, bytes: own });
+    const e: Entry = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, bytes: own, used: false };
+    let inodes = this.byDev.get(st.dev);
+    if (inodes === undefined) this.byDev.set(st.dev, (inodes = new Map()));
+    inodes.set(st.ino, e);
+    this.order.add(e);
     this.total += own.length;
   }
 
@@ -67,12 +78,16 @@ export class ContentCache {
   }
 
   clear(): void {
-    this.entries.clear();
+    this.byDev.clear();
+    this.order.clear();
     this.total = 0;
   }
 
-  private drop(key: string, e: Entry): void {
-    this.entries.delete(key);
+  private drop(e: Entry): void {
+    const inodes = this.byDev.get(e.dev);
+    inodes?.delete(e.ino);
+    if (inodes?.size === 0) this.byDev.delete(e.dev);
+    this.order.delete(e);
     this.total -= e.bytes.length;
   }
 }

@@ -38,11 +38,12 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * An encoded body is a different representation, so it gets a different strong ETag (§8.8.3).
  */
 export function makeEtag(stat: { size: number; mtimeMs: number; ino: number }, encoding?: string): string {
-  for (const [name, value] of [['size', stat.size], ['mtimeMs', stat.mtimeMs], ['ino', stat.ino]] as const) {
-    if (!Number.isFinite(value)) throw new RangeError(`makeEtag: ${name} must be a finite number, got ${value}`);
+  const { size, mtimeMs, ino } = stat;
+  if (!Number.isFinite(size) || !Number.isFinite(mtimeMs) || !Number.isFinite(ino)) {
+    const [name, value] = !Number.isFinite(size) ? ['size', size] : !Number.isFinite(mtimeMs) ? ['mtimeMs', mtimeMs] : ['ino', ino];
+    throw new RangeError(`makeEtag: ${name} must be a finite number, got ${value}`);
   }
-  const hex = (n: number): string => Math.floor(n).toString(16);
-  let tag = `${hex(stat.ino)}-${hex(stat.size)}-${hex(stat.mtimeMs)}`;
+  let tag = `${Math.floor(ino).toString(16)}-${Math.floor(size).toString(16)}-${Math.floor(mtimeMs).toString(16)}`;
   // identity is the unencoded body, so it keeps the plain tag.
   if (encoding !== undefined && encoding !== 'identity') {
     if (!TOKEN.test(encoding)) throw new RangeError(`makeEtag: encoding must be a token, got ${JSON.stringify(encoding)}`);

@@ -298,7 +298,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
           // Response headers follow the file actually sent: an index is served with the rules
           // for /dir/index.html (as after Apache's DirectoryIndex internal redirect), so a
           // `**/*.html` rule covers it. Access was decided on the request's own path.
-          const fileUrl = urlPathOf(cfg, fsPath);
+          const fileUrl = fsPath === cfg.root + d.urlPath ? d.urlPath : urlPathOf(cfg, fsPath);
           const effective = fileUrl !== undefined && fileUrl !== d.urlPath ? effectiveFor(cfg, fileUrl) : decided.effective!;
           try {
             sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant, cache });

@@ -64,7 +64,7 @@ export function methodClass(method: string): MethodClass {
 
 export type Preflight =
   | { done: true; decision: Decision; effective?: Effective; client?: ClientAddress; headers?: Record<string, string>; authPending?: AuthPending }
-  | { done: false; segments: string[]; trailingSlash: boolean; path: string; query: string; effective: Effective; client: ClientAddress; trace: TraceStep[] | undefined; headers: Record<string, string> | undefined };
+  | { done: false; segments: readonly string[]; trailingSlash: boolean; path: string; query: string; effective: Effective; client: ClientAddress; trace: TraceStep[] | undefined; headers: Record<string, string> | undefined };
 
 /** The trace label of the check that produced each stage-one refusal. */
 const STAGE_OF: Partial<Record<ReasonName, string>> = {

@@ -8,7 +8,7 @@
 // A decoded `/` or NUL can never be part of a name (Apache answers 404 for both).
 
 export type ParsedPath =
-  | { ok: true; segments: string[]; trailingSlash: boolean; path: string; query: string }
+  | { ok: true; segments: readonly string[]; trailingSlash: boolean; path: string; query: string }
   | { ok: false; reason: 'BAD_ESCAPE' | 'PATH_ABOVE_ROOT' | 'ENCODED_SLASH' | 'BAD_REQUEST_TARGET' | 'NOT_UTF8'; raw: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -44,7 +44,24 @@ export function encodePath(segments: readonly string[], trailingSlash: boolean):
   return '/' + body + (trailingSlash && segments.length > 0 ? '/' : '');
 }
 
+// Nearly every request repeats a target seen a moment ago, and parsing is a pure function of
+// it: results are remembered (frozen, so no caller can change what the next one gets).
+const PARSED = new Map<string, ParsedPath>();
+const PARSED_MAX = 1024;
+
 export function parseRequestTarget(target: string): ParsedPath {
+  let parsed = PARSED.get(target);
+  if (parsed === undefined) {
+    parsed = parseUncached(target);
+    if (parsed.ok) Object.freeze(parsed.segments);
+    Object.freeze(parsed);
+    if (PARSED.size >= PARSED_MAX) PARSED.clear();
+    PARSED.set(target, parsed);
+  }
+  return parsed;
+}
+
+function parseUncached(target: string): ParsedPath {
   let rest = target;
   // absolute-form (RFC 9112 §3.2.2): only the path and query matter to a file server.
   if (!rest.startsWith('/')) {

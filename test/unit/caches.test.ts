@@ -44,7 +44,7 @@ describe('ContentCache', () => {
     expect(c.size).toBe(0);
   });
 
-  it('evicts the least recently used to stay within its byte and entry budgets', () => {
+  it('evicts the oldest not used since eviction last passed it, to stay within its byte and entry budgets', () => {
     const c = cache(10, 64, 100);
     c.offer(facts({ ino: 1 }), Buffer.from('aaaaa'));
     c.offer(facts({ ino: 2 }), Buffer.from('bbbbb'));
