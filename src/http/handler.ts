@@ -17,7 +17,7 @@ import { REASONS } from '../reasons.js';
 import { SERVER_BANNER } from '../version.js';
 import { addressLine, escapeHtml, prefersJson, renderErrorJson, renderErrorPage } from './pages.js';
 import { accessLine, errorLine, BufferedWriter } from './log.js';
-import { sendFile, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Headers } from './respond.js';
+import { sendFile, setLength, notedLength, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Headers } from './respond.js';
 import { encodePath } from '../policy/url.js';
 import type { Opened } from '../fs/probe.js';
 import { gatherListing } from './listing.js';
@@ -123,7 +123,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
       body = renderErrorPage({ status, method: req.method ?? 'GET', address: address(req, config), errorDocumentFailed: custom !== undefined && 'failed' in custom ? custom.failed : undefined, extra });
     }
   }
-  headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length;
+  setLength(res, headers, typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length);
   res.writeHead(status, headers);
   // A page given as a string goes out in one write with the head (node joins them); a Buffer
   // would take a writev of two pieces, which costs a refusal a quarter of its time.
@@ -137,7 +137,7 @@ function sendRedirect(req: IncomingMessage, res: ServerResponse, d: Decision, co
   const body = renderErrorPage({ status: 301, method: req.method ?? 'GET', address: address(req, config), location });
   const headers: Headers = { ...BASE_HEADERS, Location: location, 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Security-Policy': PAGE_CSP };
   mergeHeaders(headers, extra);
-  headers['Content-Length'] = Buffer.byteLength(body, 'latin1');
+  setLength(res, headers, Buffer.byteLength(body, 'latin1'));
   res.writeHead(301, headers);
   if (req.method === 'HEAD') res.end();
   else res.end(body, 'latin1'); // one write with the head
@@ -172,7 +172,7 @@ async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided
   // A listing is a successful response under its path: the rule's cacheControl and headers apply.
   if (d.effective) applyPolicyHeaders(headers, d.effective);
   mergeHeaders(headers, d.headers);
-  headers['Content-Length'] = body.length;
+  setLength(res, headers, body.length);
   res.writeHead(200, headers);
   res.end(req.method === 'HEAD' ? undefined : body);
   return d.decision;
@@ -323,7 +323,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
           {
             const headers: Headers = { ...BASE_HEADERS, Allow: ALLOW_HEADER };
             mergeHeaders(headers, decided.headers); // a CORS preflight's answer
-            headers['Content-Length'] = 0;
+            setLength(res, headers, 0);
             res.writeHead(d.status, headers).end();
           }
           logDone(d);
@@ -350,11 +350,11 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
 
 function bytesSent(res: ServerResponse): number {
   if (res.req?.method === 'HEAD' || res.statusCode === 304) return 0;
-  // writeHead(status, object) over HTTP/1.1 writes the fields without storing them (getHeader
-  // sees nothing); HTTP/2's compatibility response stores them. Read the sent head instead, so
-  // both protocols log the same byte count.
+  const noted = notedLength(res);
+  if (noted !== undefined) return noted;
+  // Otherwise from the fields: HTTP/2's compatibility response stores them; over HTTP/1.1,
+  // writeHead(status, object) does not, so the sent head is read.
   const stored = res.getHeader('content-length');
-  const sent = stored === undefined ? /\r\ncontent-length: *(\d+)/i.exec((res as { _header?: string | null })._header ?? '')?.[1] : undefined;
-  const len = stored ?? sent;
+  const len = stored ?? /\r\ncontent-length: *(\d+)/i.exec((res as { _header?: string | null })._header ?? '')?.[1];
   return typeof len === 'number' ? len : typeof len === 'string' ? Number(len) : 0;
 }
