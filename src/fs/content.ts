@@ -10,6 +10,8 @@
 import type { FileFacts } from './probe.js';
 
 export const MIN_AGE_MS = 2000;
+/** Files up to this size are also kept as latin1 text, which node sends in one write with the head. */
+export const TEXT_MAX = 16 * 1024;
 
 interface Entry {
   dev: number;
@@ -18,6 +20,8 @@ interface Entry {
   mtimeMs: number;
   ctimeMs: number;
   bytes: Buffer;
+  /** The bytes as latin1 text (one character per byte), for files up to TEXT_MAX. */
+  text: string | undefined;
   /** Used since eviction last passed it (CLOCK's second chance: a hit costs no reordering). */
   used: boolean;
 }
@@ -37,6 +41,15 @@ export class ContentCache {
   ) {}
 
   get(st: FileFacts): Buffer | undefined {
+    return this.lookup(st)?.bytes;
+  }
+
+  /** The same bytes as latin1 text, for files up to TEXT_MAX. */
+  text(st: FileFacts): string | undefined {
+    return this.lookup(st)?.text;
+  }
+
+  private lookup(st: FileFacts): Entry | undefined {
     const e = this.byDev.get(st.dev)?.get(st.ino);
     if (e === undefined) return undefined;
     if (e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ctimeMs !== st.ctimeMs) {
@@ -44,16 +57,17 @@ export class ContentCache {
       return undefined;
     }
     e.used = true;
-    return e.bytes;
+    return e;
   }
 
   /** Keeps `bytes`, read from the file `st` describes, if it is small and old enough. */
   offer(st: FileFacts, bytes: Buffer): void {
-    if (st.ctimeMs === undefined || bytes.length !== st.size || st.size > this.maxFile || st.size > this.maxBytes) return;
+    if (st.ctimeMs === undefined || bytes.length !== st.size || st.size > this.maxFile || 2 * st.size > this.maxBytes) return;
     if (this.now() - Math.max(st.mtimeMs, st.ctimeMs) < MIN_AGE_MS) return;
     const old = this.byDev.get(st.dev)?.get(st.ino);
     if (old !== undefined) this.drop(old);
-    while (this.order.size > 0 && (this.total + bytes.length > this.maxBytes || this.order.size >= this.maxEntries)) {
+    const cost = bytes.length <= TEXT_MAX ? 2 * bytes.length : bytes.length;
+    while (this.order.size > 0 && (this.total + cost > this.maxBytes || this.order.size >= this.maxEntries)) {
       const oldest = this.order.values().next().value as Entry;
       if (oldest.used) {
         oldest.used = false;
@@ -65,12 +79,13 @@ export class ContentCache {
     // slab. Kept bytes get their own memory, so the budget counts what is really held.
     const own = Buffer.allocUnsafeSlow(bytes.length);
     bytes.copy(own);
-    const e: Entry = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, bytes: own, used: false };
+    const text = own.length <= TEXT_MAX ? own.toString('latin1') : undefined;
+    const e: Entry = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, bytes: own, text, used: false };
     let inodes = this.byDev.get(st.dev);
     if (inodes === undefined) this.byDev.set(st.dev, (inodes = new Map()));
     inodes.set(st.ino, e);
     this.order.add(e);
-    this.total += own.length;
+    this.total += cost;
   }
 
   get size(): number {
@@ -88,6 +103,6 @@ export class ContentCache {
     inodes?.delete(e.ino);
     if (inodes?.size === 0) this.byDev.delete(e.dev);
     this.order.delete(e);
-    this.total -= e.bytes.length;
+    this.total -= e.text === undefined ? e.bytes.length : 2 * e.bytes.length;
   }
 }

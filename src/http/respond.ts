@@ -18,7 +18,7 @@ import * as zlib from 'node:zlib';
 import mime from 'mime-types';
 import type { Effective } from '../policy/effective.js';
 import type { Opened } from '../fs/probe.js';
-import type { ContentCache } from '../fs/content.js';
+import { TEXT_MAX, type ContentCache } from '../fs/content.js';
 import { evaluatePreconditions, httpDate, ifRangeAllows, makeEtag } from './conditional.js';
 import { parseRange, contentRange, unsatisfiedContentRange, multipartByteranges, type RangeResult } from './range.js';
 import { negotiateEncoding, isCompressible, type Coding } from './encoding.js';
@@ -28,7 +28,7 @@ const SMALL_FILE = 64 * 1024;
 /** Bodies smaller than this are not compressed on the fly: the framing would eat the gain. */
 export const COMPRESS_MIN = 1024;
 /** Bodies up to this size are joined to the head (one write instead of a writev of two). */
-const JOIN_MAX = 16 * 1024;
+const JOIN_MAX = TEXT_MAX;
 const STREAM_CHUNK = 64 * 1024;
 const LARGE_CHUNK = 128 * 1024;
 const LARGE_BODY = 1024 * 1024;
@@ -522,6 +522,13 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
     return;
   }
   if (size <= SMALL_FILE) {
+    const text = size <= JOIN_MAX ? ctx.cache?.text(body.stat) : undefined;
+    if (text !== undefined) {
+      finish();
+      setLength(res, headers, text.length);
+      res.writeHead(200, headers).end(text, 'latin1');
+      return;
+    }
     let buf = ctx.cache?.get(body.stat);
     if (buf === undefined) {
       try {

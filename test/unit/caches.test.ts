@@ -2,7 +2,7 @@
 // makes them forget (fs/content.ts, fs/recent.ts), plus the walk resuming from a directory the
 // serving probe knows, counted in syscalls on a real tree.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContentCache, MIN_AGE_MS } from '../../src/fs/content.js';
+import { ContentCache, MIN_AGE_MS, TEXT_MAX } from '../../src/fs/content.js';
 import { RecentPaths, RECENT_TTL_MS } from '../../src/fs/recent.js';
 import { kernelProbe, servingProbe, type FileFacts, type FsProbe } from '../../src/fs/probe.js';
 import { walk } from '../../src/policy/walk.js';
@@ -45,16 +45,26 @@ describe('ContentCache', () => {
   });
 
   it('evicts the oldest not used since eviction last passed it, to stay within its byte and entry budgets', () => {
-    const c = cache(10, 64, 100);
+    const c = cache(20, 64, 100); // a 5-byte file costs 10: kept as bytes and as latin1 text
     c.offer(facts({ ino: 1 }), Buffer.from('aaaaa'));
     c.offer(facts({ ino: 2 }), Buffer.from('bbbbb'));
     c.get(facts({ ino: 1 })); // 1 is now the most recent
     c.offer(facts({ ino: 3 }), Buffer.from('ccccc'));
     expect([c.get(facts({ ino: 1 }))?.toString(), c.get(facts({ ino: 2 })), c.get(facts({ ino: 3 }))?.toString()]).toEqual(['aaaaa', undefined, 'ccccc']);
-    expect(c.size).toBe(10);
+    expect(c.size).toBe(20);
     const few = cache(1000, 64, 2);
     for (let ino = 1; ino <= 5; ino++) few.offer(facts({ ino, size: 0 }), Buffer.alloc(0));
     expect([1, 2, 3, 4, 5].filter((ino) => few.get(facts({ ino, size: 0 })) !== undefined)).toEqual([4, 5]);
+  });
+
+  it('gives the same bytes as latin1 text, one character per byte, up to TEXT_MAX', () => {
+    const c = cache(1 << 20, 1 << 16);
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    c.offer(facts({ size: 256 }), all);
+    expect(Buffer.from(c.text(facts({ size: 256 }))!, 'latin1').equals(all)).toBe(true);
+    c.offer(facts({ ino: 9, size: TEXT_MAX + 1 }), Buffer.alloc(TEXT_MAX + 1));
+    expect(c.get(facts({ ino: 9, size: TEXT_MAX + 1 }))?.length).toBe(TEXT_MAX + 1);
+    expect(c.text(facts({ ino: 9, size: TEXT_MAX + 1 }))).toBeUndefined();
   });
 
   it('holds its own copy, never a slice of a shared pool', () => {
