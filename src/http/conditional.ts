@@ -228,7 +228,8 @@ export function evaluatePreconditions(method: string, headers: ConditionalHeader
 
   // Step 3: If-None-Match, weak comparison (§13.1.2).
   if (ifNoneMatch !== undefined) {
-    const cond = parseEtagCondition(ifNoneMatch);
+    // A client echoing the ETag it was sent is the common case: no parsing for that.
+    const cond = ifNoneMatch === current.etag ? '*' : parseEtagCondition(ifNoneMatch);
     const matched = cond === '*' || cond.some((t) => weakMatch(t, currentTag()));
     if (matched) return isGetOrHead ? 'not-modified' : 'failed';
   } else if (ifModifiedSince !== undefined && isGetOrHead) {

@@ -110,21 +110,28 @@ function closeQuietly(fd: number): void {
  * given to another request's file.
  */
 class Held {
-  private readonly fds = new Set<number>();
+  // Rarely more than one (a sidecar adds a second): an array, not a Set per response.
+  private readonly fds: number[] = [];
   add(fd: number): void {
-    this.fds.add(fd);
+    this.fds.push(fd);
   }
   /** Close one now. */
   drop(fd: number): void {
-    if (this.fds.delete(fd)) closeQuietly(fd);
+    if (this.forget(fd)) closeQuietly(fd);
   }
   /** Someone else closes it from now on. */
   handOver(fd: number): void {
-    this.fds.delete(fd);
+    this.forget(fd);
   }
   release(): void {
     for (const fd of this.fds) closeQuietly(fd);
-    this.fds.clear();
+    this.fds.length = 0;
+  }
+  private forget(fd: number): boolean {
+    const i = this.fds.indexOf(fd);
+    if (i === -1) return false;
+    this.fds.splice(i, 1);
+    return true;
   }
 }
 
@@ -134,6 +141,9 @@ const PROTECTED = new Set([
   'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te',
   'content-range', 'content-encoding', 'etag', 'last-modified', 'date', 'accept-ranges',
 ]);
+
+/** Content metadata a 304 leaves out (RFC 9110 §15.4.5). */
+const CONTENT_FIELDS = ['Content-Type', 'Content-Encoding', 'Content-Language', 'Content-Length', 'Content-Range', 'Transfer-Encoding'];
 
 function findKey(headers: Headers, name: string): string | undefined {
   const lower = name.toLowerCase();
@@ -384,9 +394,8 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
   if (mayEncode) headers.Vary = 'Accept-Encoding';
   applyPolicyHeaders(headers, eff);
   mergeHeaders(headers, ctx.decisionHeaders);
-  // A rule may have replaced the Content-Type; the parts of a multipart body carry the same.
-  const configuredType = eff.headers.length === 0 && ctx.decisionHeaders === undefined ? type : String(headers[findKey(headers, 'Content-Type') ?? 'Content-Type'] ?? type);
-  const partType = /^[\x20-\x7e\t]*$/.test(configuredType) ? configuredType : type;
+  // Only the server's own fields: no rule or decision header can have added or renamed one.
+  const ownFields = eff.headers.length === 0 && ctx.decisionHeaders === undefined;
 
   const finish = (): void => held.release();
 
@@ -397,9 +406,14 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
     if (pre === 'not-modified') {
       // 304 (§15.4.5): no content, so no content metadata; validators, Vary, Cache-Control
       // and the configured headers stay, so a cache can refresh what it holds.
-      for (const k of ['Content-Type', 'Content-Encoding', 'Content-Language', 'Content-Length', 'Content-Range', 'Transfer-Encoding']) {
-        const key = findKey(headers, k);
-        if (key !== undefined) delete headers[key];
+      if (ownFields) {
+        delete headers['Content-Type'];
+        delete headers['Content-Encoding'];
+      } else {
+        for (const k of CONTENT_FIELDS) {
+          const key = findKey(headers, k);
+          if (key !== undefined) delete headers[key];
+        }
       }
       res.writeHead(304, headers).end();
     } else {
@@ -450,6 +464,9 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
       });
       return;
     }
+    // A rule may have replaced the Content-Type; the parts of a multipart body carry the same.
+    const configuredType = ownFields ? type : String(headers[findKey(headers, 'Content-Type') ?? 'Content-Type'] ?? type);
+    const partType = /^[\x20-\x7e\t]*$/.test(configuredType) ? configuredType : type;
     const mp = multipartByteranges(range.ranges, size, partType, randomBytes(12).toString('hex'));
     setHeader(headers, 'Content-Type', mp.contentType);
     setLength(res, headers, mp.contentLength);
