@@ -323,7 +323,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
       res.writeHead(301, { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', Location: location, 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': body.length });
       res.end(req.method === 'HEAD' ? undefined : body);
       const write = options.accessLog === undefined ? (cfg.data.accessLog ? (line: string) => (redirectWriter ??= new BufferedWriter(1)).write(line) : undefined) : options.accessLog || undefined;
-      write?.(accessLine({ client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: 301, bytes: req.method === 'HEAD' ? 0 : body.length, referer: req.headers.referer, userAgent: req.headers['user-agent'], time: new Date() }));
+      write?.(accessLine({ client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: 301, bytes: req.method === 'HEAD' ? 0 : body.length, referer: req.headers.referer, userAgent: req.headers['user-agent'], time: Date.now() }));
     });
     redirect.setTimeout(limits0.idleTimeout);
     redirect.maxConnections = limits0.maxConnections;

@@ -100,7 +100,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
   const status = visibleStatus(d);
   const reason = visibleReason(d);
   const head = req.method === 'HEAD';
-  const headers: Record<string, string | number> = { ...BASE_HEADERS, Vary: 'Accept' };
+  const headers: Record<string, string | number> = { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', Vary: 'Accept' };
   // What the policy adds to this answer: WWW-Authenticate, Retry-After, CORS.
   mergeHeaders(headers, extra);
   if (d.reason === 'METHOD_NOT_ALLOWED' || d.reason === 'METHOD_NOT_IMPLEMENTED') headers.Allow = ALLOW_HEADER;
@@ -242,7 +242,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
       return;
     }
     const cfg = config; // a reload mid-request does not change this request's rules
-    const started = new Date();
+    const started = Date.now();
     const facts = { method: req.method ?? 'GET', target: req.url ?? '/', peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers };
     const judge = (): Decided => {
       try {

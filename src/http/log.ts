@@ -17,10 +17,11 @@ let errSecond = Number.NaN;
 let errHead = '';
 let errTail = '';
 
-/** `[22/Nov/2026:01:42:53 +0000]`, local time as Apache writes it. */
-export function clfTime(d: Date): string {
-  const second = Math.floor(d.getTime() / 1000);
+/** `[22/Nov/2026:01:42:53 +0000]`, local time as Apache writes it; `ms` since the epoch. */
+export function clfTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
   if (second === clfSecond) return clfText;
+  const d = new Date(ms);
   const off = -d.getTimezoneOffset();
   const sign = off >= 0 ? '+' : '-';
   const abs = Math.abs(off);
@@ -29,17 +30,18 @@ export function clfTime(d: Date): string {
   return clfText;
 }
 
-/** `[Sun Nov 22 01:42:53.123000 2026]`, Apache's error-log timestamp. */
-export function errorTime(d: Date): string {
-  const ms = d.getTime();
+/** `[Sun Nov 22 01:42:53.123000 2026]`, Apache's error-log timestamp; `ms` since the epoch. */
+export function errorTime(ms: number): string {
   const second = Math.floor(ms / 1000);
   if (second !== errSecond) {
+    const d = new Date(ms);
     errHead = `[${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.`;
     errTail = `000 ${d.getFullYear()}]`;
     errSecond = second;
   }
-  return errHead + pad(ms - second * 1000, 3) + errTail;
+  return errHead + MILLIS[ms - second * 1000]! + errTail;
 }
+const MILLIS = Array.from({ length: 1000 }, (_, i) => pad(i, 3));
 
 /** Quotes a request field the way mod_log_config does: `"` and `\` escaped, controls as \xhh. */
 export function logEscape(s: string): string {
@@ -151,7 +153,8 @@ export interface AccessEntry {
   bytes: number;
   referer: string | undefined;
   userAgent: string | undefined;
-  time: Date;
+  /** When the request arrived, in ms since the epoch. */
+  time: number;
 }
 
 export function accessLine(e: AccessEntry): string {
@@ -159,8 +162,11 @@ export function accessLine(e: AccessEntry): string {
   return `${e.client} - - ${clfTime(e.time)} "${logEscape(request)}" ${e.status} ${e.bytes > 0 ? e.bytes : '-'} "${logEscape(e.referer ?? '-')}" "${logEscape(e.userAgent ?? '-')}"\n`;
 }
 
-export function errorLine(d: Decision, client: string, port: number | undefined, time: Date): string {
-  const level = d.status >= 500 || d.status === 403 ? 'error' : 'info';
+/** `time`: when the request arrived, in ms since the epoch. */
+export function errorLine(d: Decision, client: string, port: number | undefined, time: number): string {
+  const level = d.status >= 500 || d.status === 403 ? ERROR_LEVEL : INFO_LEVEL;
   const masked = d.masked ? ` (answered 404: ${d.masked.by})` : '';
-  return `${errorTime(time)} [keycard:${level}] [pid ${process.pid}] [client ${client}:${port ?? 0}] ${d.code} ${d.reason}: ${!CONTROL.test(d.message) ? d.message : d.message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}${masked}\n`;
+  return `${errorTime(time)}${level}${client}:${port ?? 0}] ${d.code} ${d.reason}: ${!CONTROL.test(d.message) ? d.message : d.message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}${masked}\n`;
 }
+const ERROR_LEVEL = ` [keycard:error] [pid ${process.pid}] [client `;
+const INFO_LEVEL = ` [keycard:info] [pid ${process.pid}] [client `;

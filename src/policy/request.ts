@@ -90,6 +90,12 @@ function refuse(d: Decision, trace: TraceStep[] | undefined, eff?: Effective, cl
   return out;
 }
 
+/** JSON.stringify of a string, without its cost for the common printable-ASCII name. */
+function quote(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function header(facts: RequestFacts, name: string): string | undefined {
   const v = facts.headers?.[name];
   return Array.isArray(v) ? v.join(', ') : v;
@@ -165,12 +171,12 @@ export function preflight(facts: RequestFacts, config: Config, wantTrace = false
   }
   if (eff.filters.length) trace?.push({ check: 'filter', detail: `passes ${eff.filters.map((f) => f.key).join(', ')}` });
 
-  const dotSegment = url.segments.find((s) => s.startsWith('.'));
+  const dotSegment = url.dotSegment;
   if (dotSegment !== undefined && eff.dotfiles !== 'allow') {
     if (eff.dotfiles === 'deny') {
-      return refuse(decision('deny', 'DOTFILE_DENIED', url.path, `client denied by server configuration: segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "deny"`, { key: eff.source.dotfiles }), trace, eff, client);
+      return refuse(decision('deny', 'DOTFILE_DENIED', url.path, `client denied by server configuration: segment ${quote(dotSegment)} starts with "." and ${eff.source.dotfiles} is "deny"`, { key: eff.source.dotfiles }), trace, eff, client);
     }
-    return refuse(decision('notFound', 'DOTFILE_IGNORED', url.path, `segment ${JSON.stringify(dotSegment)} starts with "." and ${eff.source.dotfiles} is "ignore"`, { key: eff.source.dotfiles }), trace, eff, client);
+    return refuse(decision('notFound', 'DOTFILE_IGNORED', url.path, `segment ${quote(dotSegment)} starts with "." and ${eff.source.dotfiles} is "ignore"`, { key: eff.source.dotfiles }), trace, eff, client);
   }
   trace?.push({ check: 'dotfiles', detail: dotSegment === undefined ? 'no segment starts with "."' : `${eff.source.dotfiles} is "allow"` });
 

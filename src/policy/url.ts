@@ -8,7 +8,7 @@
 // A decoded `/` or NUL can never be part of a name (Apache answers 404 for both).
 
 export type ParsedPath =
-  | { ok: true; segments: readonly string[]; trailingSlash: boolean; path: string; query: string }
+  | { ok: true; segments: readonly string[]; trailingSlash: boolean; path: string; query: string; /** The first segment that starts with "." (the dotfile rule's subject). */ dotSegment: string | undefined }
   | { ok: false; reason: 'BAD_ESCAPE' | 'PATH_ABOVE_ROOT' | 'ENCODED_SLASH' | 'BAD_REQUEST_TARGET' | 'NOT_UTF8'; raw: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -97,5 +97,6 @@ function parseUncached(target: string): ParsedPath {
     segments.push(decoded);
   }
   const path = '/' + segments.join('/') + (trailingSlash && segments.length > 0 ? '/' : '');
-  return { ok: true, segments, trailingSlash: trailingSlash || segments.length === 0, path, query };
+  const dotSegment = segments.find((s) => s.startsWith('.'));
+  return { ok: true, segments, trailingSlash: trailingSlash || segments.length === 0, path, query, dotSegment };
 }

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodePath, parseRequestTarget } from '../../src/policy/url.js';
 
-const segmentsOf = (target: string): string[] => {
+const segmentsOf = (target: string): readonly string[] => {
   const r = parseRequestTarget(target);
   if (!r.ok) throw new Error(`${target} refused: ${r.reason}`);
   return r.segments;
