@@ -20,8 +20,8 @@ beforeAll(async () => {
     conf: {
       dir: {
         htpasswd: [
-          line('B', 'alice', 'wonderland', 'alice:$2b$10$rxKj37GfGouwdoI1iPVjue1OkDnEQe.npTKCYniTSS0rJOMKiGs4O'),
-          line('m', 'bob', 'builder', 'bob:$apr1$c.G6fVCi$nXysuraI3HR3Og16OtKt5/'),
+          line('B', 'alice', 'wonderland', 'alice:$2b$10$VfJBRGj18C3BLwWJV9ZQoO.RMXrZ/0ZbeQugyHKqUhlxjbrpSnJle'),
+          line('m', 'bob', 'builder', 'bob:$apr1$gbVdV2m3$IlVr4RqpsGNlEXMOS6XPR/'),
           'carol:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=',
         ].join('\n') + '\n',
         htgroup: 'admins: alice\nstaff: alice bob carol\n',

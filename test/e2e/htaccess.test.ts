@@ -60,7 +60,7 @@ let keycard: Running;
 let apache: RealServer | undefined;
 
 beforeAll(async () => {
-  const pw = HTPASSWD ? execFileSync(HTPASSWD, ['-nbB', 'alice', 'wonderland'], { encoding: 'utf8' }).trim() : 'alice:$2b$10$rxKj37GfGouwdoI1iPVjue1OkDnEQe.npTKCYniTSS0rJOMKiGs4O';
+  const pw = HTPASSWD ? execFileSync(HTPASSWD, ['-nbB', 'alice', 'wonderland'], { encoding: 'utf8' }).trim() : 'alice:$2b$10$VfJBRGj18C3BLwWJV9ZQoO.RMXrZ/0ZbeQugyHKqUhlxjbrpSnJle';
   fx = makeTree({ conf: { dir: { htpasswd: pw + '\n' } }, site: { dir: {} } });
   const users = fx.path('conf', 'htpasswd');
   // The site is written here, now that the absolute path of the password file is known.
