@@ -37,6 +37,14 @@ describe('makeEtag', () => {
     expect(makeEtag({ ...STAT, mtimeMs: STAT.mtimeMs + 1 })).not.toBe(ETAG);
   });
 
+  it('follows one inode through changes and back: a kept tag is used only while size and mtime match', () => {
+    const seen = [STAT, { ...STAT, size: STAT.size + 1 }, { ...STAT, mtimeMs: STAT.mtimeMs + 1 }, STAT].map((st) => makeEtag(st));
+    expect(seen[0]).toBe(ETAG);
+    expect(new Set(seen.slice(0, 3)).size).toBe(3);
+    expect(seen[3]).toBe(ETAG);
+    expect(makeEtag({ ...STAT, size: STAT.size + 1 })).toBe(seen[1]);
+  });
+
   it('marks an encoded body inside the quotes, so each encoding has its own strong tag', () => {
     const plain = ETAG.slice(1, -1);
     expect(makeEtag(STAT, 'br')).toBe(`"${plain}-br"`);

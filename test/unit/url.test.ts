@@ -57,6 +57,23 @@ describe('canonical segments', () => {
   });
 });
 
+describe('the same target again', () => {
+  it('gets the same answer, which no caller can change for the next one', () => {
+    const first = parseRequestTarget('/docs/./a%20b/../c.txt');
+    const again = parseRequestTarget('/docs/./a%20b/../c.txt');
+    expect(again).toEqual(first);
+    expect(again).toMatchObject({ ok: true, segments: ['docs', 'c.txt'], path: '/docs/c.txt', dotSegment: undefined });
+    expect(() => (again as unknown as { segments: string[] }).segments.push('x')).toThrow(TypeError);
+    expect(() => ((again as unknown as { path: string }).path = '/other')).toThrow(TypeError);
+    expect(parseRequestTarget('/docs/c.txt')).toMatchObject({ segments: ['docs', 'c.txt'] });
+  });
+
+  it('names the first segment that starts with a dot', () => {
+    expect(parseRequestTarget('/a/.git/.hidden/x')).toMatchObject({ ok: true, dotSegment: '.git' });
+    expect(parseRequestTarget('/a/%2Eenv')).toMatchObject({ ok: true, dotSegment: '.env' });
+  });
+});
+
 describe('refusals', () => {
   it.each([
     ['/../../../../etc/passwd', 'PATH_ABOVE_ROOT'],
