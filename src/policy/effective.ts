@@ -43,7 +43,28 @@ export function ruleMatches(rule: CompiledRule, path: string): boolean {
   return path.endsWith('/') ? path.length > 1 && rule.matcher.match(path.slice(0, -1)) : rule.matcher.match(path + '/');
 }
 
+// With rules, every glob is matched against the path: remembered per config and path (the
+// answer depends on nothing else), and handed out as a copy, since the .htaccess stage
+// adjusts the settings of its own request.
+const BY_CONFIG = new WeakMap<Config, Map<string, Effective>>();
+const PATHS_KEPT = 1024;
+
 export function effectiveFor(config: Config, path: string): Effective {
+  if (config.rules.length === 0) return compute(config, path);
+  let paths = BY_CONFIG.get(config);
+  if (paths === undefined) BY_CONFIG.set(config, (paths = new Map()));
+  let eff = paths.get(path);
+  if (eff === undefined) {
+    eff = compute(config, path);
+    if (path.length <= 512) {
+      if (paths.size >= PATHS_KEPT) paths.clear();
+      paths.set(path, eff);
+    }
+  }
+  return { ...eff, source: { ...eff.source } };
+}
+
+function compute(config: Config, path: string): Effective {
   const d = config.data;
   const eff: Effective = {
     listing: d.listing,

@@ -155,4 +155,13 @@ describe('rules', () => {
   it('globs match dot names too', () => {
     expect(effectiveFor(config, '/private/.env').access).toBe('deny');
   });
+
+  it('asked again for a path, gives the same settings in a copy of its own (the .htaccess stage adjusts its copy)', () => {
+    const first = effectiveFor(config, '/private/open/y');
+    first.listing = false;
+    first.source.listing = '/private/open/.htaccess (Options)';
+    const again = effectiveFor(config, '/private/open/y');
+    expect(again).not.toBe(first);
+    expect(again).toMatchObject({ access: 'allow', listing: true, source: { access: 'rules[1].access', listing: 'rules[1].listing' } });
+  });
 });
