@@ -39,7 +39,7 @@ export function errorTime(ms: number): string {
     errTail = `000 ${d.getFullYear()}]`;
     errSecond = second;
   }
-  return errHead + MILLIS[ms - second * 1000]! + errTail;
+  return errHead + MILLIS[(ms - second * 1000) | 0]! + errTail;
 }
 const MILLIS = Array.from({ length: 1000 }, (_, i) => pad(i, 3));
 
