@@ -102,7 +102,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
   const status = visibleStatus(d);
   const reason = visibleReason(d);
   const head = req.method === 'HEAD';
-  const headers: Record<string, string | number> = { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', Vary: 'Accept' };
+  const headers: Record<string, string | number> = { ...BASE_HEADERS, Vary: 'Accept' };
   // What the policy adds to this answer: WWW-Authenticate, Retry-After, CORS.
   mergeHeaders(headers, extra);
   if (d.reason === 'METHOD_NOT_ALLOWED' || d.reason === 'METHOD_NOT_IMPLEMENTED') headers.Allow = ALLOW_HEADER;
