@@ -41,15 +41,16 @@ export class ContentCache {
   ) {}
 
   get(st: FileFacts): Buffer | undefined {
-    return this.lookup(st)?.bytes;
+    return this.kept(st)?.bytes;
   }
 
   /** The same bytes as latin1 text, for files up to TEXT_MAX. */
   text(st: FileFacts): string | undefined {
-    return this.lookup(st)?.text;
+    return this.kept(st)?.text;
   }
 
-  private lookup(st: FileFacts): Entry | undefined {
+  /** Both forms at once, while the fresh fstat `st` matches what they were read from. */
+  kept(st: FileFacts): { readonly bytes: Buffer; readonly text: string | undefined } | undefined {
     const e = this.byDev.get(st.dev)?.get(st.ino);
     if (e === undefined) return undefined;
     if (e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ctimeMs !== st.ctimeMs) {

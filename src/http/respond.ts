@@ -539,14 +539,14 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
     return;
   }
   if (size <= SMALL_FILE) {
-    const text = size <= JOIN_MAX ? ctx.cache?.text(body.stat) : undefined;
-    if (text !== undefined) {
+    const kept = ctx.cache?.kept(body.stat);
+    if (kept?.text !== undefined) {
       finish();
-      setLength(res, headers, text.length);
-      res.writeHead(200, headers).end(text, 'latin1');
+      setLength(res, headers, kept.text.length);
+      res.writeHead(200, headers).end(kept.text, 'latin1');
       return;
     }
-    let buf = ctx.cache?.get(body.stat);
+    let buf = kept?.bytes;
     if (buf === undefined) {
       try {
         buf = readAt(body.fd, 0, size); // truncated since fstat: what is there, with its length
