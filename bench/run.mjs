@@ -133,12 +133,12 @@ function pkgVersion(name) {
 async function defineServers(fx) {
   const bin = (name) => path.join(ROOT_DIR, 'node_modules/.bin', name);
   const defs = [];
-  const keycard = (name, accessLog, cli = KEYCARD_CLI) => ({
+  const keycard = (name, accessLog, cli = KEYCARD_CLI, extra = {}) => ({
     name,
     version: `keycard ${JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'package.json'), 'utf8')).version} (${path.relative(ROOT_DIR, cli) || cli})`,
     async start() {
       const cfgPath = path.join(fx.base, `${name}.json`);
-      const cfg = { root: fx.root, host: '127.0.0.1', port: 0, accessLog, listing: true };
+      const cfg = { root: fx.root, host: '127.0.0.1', port: 0, accessLog, listing: true, ...extra };
       if (IS_ROOT) cfg.user = 'nobody';
       fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
       return startServer({ name, cmd: process.execPath, args: [cli, 'serve', fx.root, '--config', cfgPath, '--port', '0', '--host', '127.0.0.1'], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' });
@@ -148,6 +148,8 @@ async function defineServers(fx) {
   // The 10 MiB workload gets a keycard of its own, measured from a fresh start, so its peak RSS
   // over idle shows what streaming costs, not what earlier workloads left on the heap.
   defs.push(keycard('keycard-fresh', false));
+  // A config as a real site has one: ten path rules, one of which matches the file.
+  defs.push(keycard('keycard-rules', false, KEYCARD_CLI, { rules: RULES }));
   if (COMPARE_CLI) defs.push(keycard('keycard-b', false, COMPARE_CLI), keycard('keycard-b-log', true, COMPARE_CLI));
   defs.push({
     name: 'bare',
@@ -242,6 +244,10 @@ http {
 // gives another status is flagged, and excluded from the targets).
 
 const FILE_PEERS = ['keycard', 'sirv', 'serve', 'http-server', 'nginx'];
+const RULES = [
+  ...['admin', 'private', 'drafts', 'api', 'downloads', 'internal', 'logs', 'tmp', 'backup'].map((dir, i) => ({ path: `/${dir}/**`, ...(i % 2 ? { access: 'deny' } : { cacheControl: 'no-store' }) })),
+  { path: '**/*.txt', cacheControl: 'max-age=300' },
+];
 const WORKLOADS = [
   { id: '1k', title: 'GET 1 KiB file', path: '/1k.txt', servers: [...FILE_PEERS, 'floor', 'bare'], expect: 200 },
   { id: '64k', title: 'GET 64 KiB file', path: '/64k.txt', servers: FILE_PEERS, expect: 200 },
@@ -259,6 +265,7 @@ const WORKLOADS = [
   // that they would only lengthen the run (BENCH_LISTING_PEERS=1 adds them).
   { id: 'listing', title: 'listing, 1,000 entries', path: '/list/', servers: ['keycard', 'nginx', ...(process.env.BENCH_LISTING_PEERS === '1' ? ['serve', 'http-server'] : [])], expect: 200 },
   { id: 'log', title: 'GET 1 KiB, access log on', path: '/1k.txt', servers: ['keycard', 'keycard-log'], expect: 200 },
+  { id: 'rules', title: 'GET 1 KiB, ten path rules', path: '/1k.txt', servers: ['keycard', 'keycard-rules'], expect: 200 },
 ].filter((w) => !ONLY_WORKLOADS || ONLY_WORKLOADS.has(w.id));
 if (COMPARE_CLI) {
   for (const w of WORKLOADS) w.servers = w.servers.flatMap((n) => (n === 'keycard' || n === 'keycard-log' ? [n, n.replace('keycard', 'keycard-b')] : [n]));
@@ -620,6 +627,7 @@ async function main() {
       ['deep', '8 dirs deep ÷ keycard 1 KiB req/s', paired('deep', 'keycard', 'keycard', 'rps', '1k'), 0.9],
       ['listing', 'listing 1,000: keycard ÷ nginx req/s', paired('listing', 'keycard', 'nginx'), 0.5],
       ['log', 'access log on ÷ off req/s', paired('log', 'keycard-log', 'keycard'), 0.9],
+      ['rules', 'GET 1 KiB: ten path rules ÷ none req/s', paired('rules', 'keycard-rules', 'keycard'), undefined],
       // Not targets of the issue: what keycard costs over the live-check floor (bench/floor.mjs).
       ['1k', 'GET 1 KiB: keycard ÷ floor req/s', paired('1k', 'keycard', 'floor'), undefined],
       ['304', '304: keycard ÷ floor req/s', paired('304', 'keycard', 'floor'), undefined],
