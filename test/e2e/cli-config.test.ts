@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { runCli, startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { request } from '../helpers/http.js';
+import { makeCert, makeExpiredCert } from '../helpers/certs.js';
 import { configJsonSchema } from '../../dist/config/json-schema.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -201,6 +202,26 @@ describe('keycard check', () => {
 
   it('exits 2 on a bad config', () => {
     expect(runCli(['check', '--config', configFile('bad2', { hideForbidden: 'yes' })]).status).toBe(2);
+  });
+
+  it('opens the TLS files: a key that does not match the certificate is named, exit 2', () => {
+    const a = makeCert('a.test');
+    const b = makeCert('b.test');
+    const good = runCli(['check', '--config', configFile('tls-good', { tls: { cert: a.cert, key: a.key } })]);
+    expect(good.status).toBe(0);
+    const bad = runCli(['check', '--config', configFile('tls-bad', { tls: { cert: a.cert, key: b.key } })]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`tls.key: ${b.key} does not match the certificate ${a.cert}`);
+    const missing = runCli(['check', '--config', configFile('tls-missing', { tls: { cert: a.cert, key: path.join(a.dir, 'nope.key') } })]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/tls\.key/);
+  });
+
+  it('warns of an expired certificate and still exits 0', () => {
+    const old = makeExpiredCert();
+    const r = runCli(['check', '--config', configFile('tls-expired', { tls: { cert: old.cert, key: old.key } })]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/warning: the certificate .* expired/);
   });
 });
 
