@@ -171,6 +171,22 @@ export function redirectPath(url: string | undefined): string {
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
+/**
+ * The header list an HTTP/2 client may send: room above maxHeaderSize, so that a block a little
+ * too large is answered 431 (as over HTTP/1.1) rather than reset by the protocol layer; past
+ * this, the stream is reset (ENHANCE_YOUR_CALM), which bounds what a stream may hold.
+ */
+function h2HeaderListLimit(maxHeaderSize: number): number {
+  return Math.max(4 * maxHeaderSize, 64 * 1024);
+}
+
+/** A header block's size as HTTP/1.1 would carry it: `name: value` and CRLF per field. */
+function headerBlockSize(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i + 1 < raw.length; i += 2) n += raw[i]!.length + raw[i + 1]!.length + 4;
+  return n;
+}
+
 /** How often node checks the headers and request timeouts: often enough for short ones. */
 function checkingInterval(l: Limits): number {
   const shortest = Math.min(l.headersTimeout, l.requestTimeout || Infinity);
@@ -204,17 +220,20 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     } else if (stopping) {
       (res as http.ServerResponse).shouldKeepAlive = false; // shutting down: this is the last one
     }
-    const maxUrl = handler.config.data.limits.maxUrlLength;
-    if ((req.url ?? '').length > maxUrl) {
-      const body = Buffer.from(renderErrorPage({ status: 414, method: req.method ?? 'GET', address: addressLine(SERVER_BANNER, req.headers.host, handler.config.data.host, req.socket.localPort ?? 80) }), 'latin1');
+    const limits = handler.config.data.limits;
+    const refuse = (status: 414 | 431): void => {
+      const body = Buffer.from(renderErrorPage({ status, method: req.method ?? 'GET', address: addressLine(SERVER_BANNER, req.headers.host, handler.config.data.host, req.socket.localPort ?? 80) }), 'latin1');
       const headers: http.OutgoingHttpHeaders = { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': body.length };
       // Connection-specific fields are invalid in HTTP/2 (RFC 9113 §8.2.2); there the stream ends.
       if (!h2) headers.Connection = 'close';
-      res.writeHead(414, headers);
+      res.writeHead(status, headers);
       if (req.method === 'HEAD') res.end();
       else res.end(body);
-      return;
-    }
+    };
+    if ((req.url ?? '').length > limits.maxUrlLength) return refuse(414);
+    // HTTP/1's parser refuses a long header block itself (clientError: 431). HTTP/2 accepts up
+    // to h2HeaderListLimit and leaves the answer to us, so it is the same 431.
+    if (h2 && headerBlockSize(req.rawHeaders) > limits.maxHeaderSize) return refuse(431);
     // One handler for both protocols: the HTTP/2 compatibility objects have the same surface.
     handler(req as http.IncomingMessage, res as http.ServerResponse);
   };
@@ -225,7 +244,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
       {
         ...tlsOptions(material),
         allowHTTP1: true,
-        settings: { maxHeaderListSize: limits0.maxHeaderSize },
+        settings: { maxHeaderListSize: h2HeaderListLimit(limits0.maxHeaderSize) },
         maxHeaderSize: limits0.maxHeaderSize,
       } as http2.SecureServerOptions,
       onRequest,
@@ -266,7 +285,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     // session's idle time.
     s.setTimeout(l.idleTimeout);
     s.maxConnections = l.maxConnections;
-    if (secure) (server as http2.Http2SecureServer).updateSettings({ maxHeaderListSize: l.maxHeaderSize });
+    if (secure) (server as http2.Http2SecureServer).updateSettings({ maxHeaderListSize: h2HeaderListLimit(l.maxHeaderSize) });
   };
   applyLimits(limits0);
 

@@ -164,6 +164,20 @@ describe('one TLS server, the same answers over HTTP/1.1 and HTTP/2', () => {
     }
   });
 
+  it('a header block over limits.maxHeaderSize is 431 over both, and the HTTP/2 session goes on', async () => {
+    const big = { path: '/hello.txt', headers: { 'x-big': 'a'.repeat(20 * 1024) } };
+    expect((await h1tls(srv.port, big)).status).toBe(431);
+    const session = await h2session(srv.port);
+    try {
+      const refused = await h2request(srv.port, big, session);
+      expect(refused.status).toBe(431);
+      expect(refused.body.toString('latin1')).toContain('<title>431 Request Header Fields Too Large</title>');
+      expect((await h2request(srv.port, { path: '/hello.txt', headers: { 'x-fine': 'a'.repeat(8 * 1024) } }, session)).status).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
+
   it('logs each request the same way, with its protocol version', async () => {
     await new Promise((r) => setTimeout(r, 200));
     const lines = srv.stdout().split('\n').filter((l) => l.includes('"'));
