@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { startServer, writeConfig, type Running } from '../helpers/spawn.js';
 import { request } from '../helpers/http.js';
-import { MIN_AGE_MS } from '../../src/fs/content.js';
+import { MIN_AGE_MS, TEXT_MAX } from '../../src/fs/content.js';
 
 let fx: Fixture;
 let srv: Running;
@@ -20,6 +20,9 @@ beforeAll(async () => {
         'cached.txt': 'first version\n',
         'write.txt': 'first version\n',
         'swap.txt': 'before the swap\n',
+        // Every byte value, below and above TEXT_MAX (kept as latin1 text, and as bytes only).
+        'bytes-16k.bin': { content: Buffer.from(Array.from({ length: TEXT_MAX }, (_, i) => (i * 7) & 0xff)) },
+        'bytes-20k.bin': { content: Buffer.from(Array.from({ length: 20 * 1024 }, (_, i) => (i * 13) & 0xff)) },
         d: { dir: { 'f.txt': 'inside\n' } },
         e: { dir: { 'g.txt': 'inside e\n' } },
       },
@@ -63,6 +66,17 @@ describe('the content of small files', () => {
     expect(fs.statSync(file, { bigint: true }).mtimeNs).toBe(mtimeNs);
     const res = await get('/write.txt');
     expect(res.text).toBe('other version\n');
+  });
+
+  it('sends every byte as it is on disk, from memory as from the file', async () => {
+    for (const name of ['bytes-16k.bin', 'bytes-20k.bin']) {
+      const want = fs.readFileSync(fx.path(`site/${name}`));
+      for (let i = 0; i < 3; i++) {
+        const res = await get(`/${name}`);
+        expect(res.headers['content-length']).toBe(String(want.length));
+        expect(res.body.equals(want), `${name}, request ${i + 1}`).toBe(true);
+      }
+    }
   });
 
   it('a file renamed over it is seen at once, and a deleted one is 404', async () => {
