@@ -13,6 +13,11 @@ export const MIN_AGE_MS = 2000;
 /** Files up to this size are also kept as latin1 text, which node sends in one write with the head. */
 export const TEXT_MAX = 16 * 1024;
 
+/** What a file of `size` bytes holds in memory: its bytes, and up to TEXT_MAX its text too. */
+function costOf(size: number): number {
+  return size <= TEXT_MAX ? 2 * size : size;
+}
+
 interface Entry {
   dev: number;
   ino: number;
@@ -44,11 +49,6 @@ export class ContentCache {
     return this.kept(st)?.bytes;
   }
 
-  /** The same bytes as latin1 text, for files up to TEXT_MAX. */
-  text(st: FileFacts): string | undefined {
-    return this.kept(st)?.text;
-  }
-
   /** Both forms at once, while the fresh fstat `st` matches what they were read from. */
   kept(st: FileFacts): { readonly bytes: Buffer; readonly text: string | undefined } | undefined {
     const e = this.byDev.get(st.dev)?.get(st.ino);
@@ -63,11 +63,11 @@ export class ContentCache {
 
   /** Keeps `bytes`, read from the file `st` describes, if it is small and old enough. */
   offer(st: FileFacts, bytes: Buffer): void {
-    if (st.ctimeMs === undefined || bytes.length !== st.size || st.size > this.maxFile || 2 * st.size > this.maxBytes) return;
+    if (st.ctimeMs === undefined || bytes.length !== st.size || st.size > this.maxFile || costOf(st.size) > this.maxBytes) return;
     if (this.now() - Math.max(st.mtimeMs, st.ctimeMs) < MIN_AGE_MS) return;
     const old = this.byDev.get(st.dev)?.get(st.ino);
     if (old !== undefined) this.drop(old);
-    const cost = bytes.length <= TEXT_MAX ? 2 * bytes.length : bytes.length;
+    const cost = costOf(bytes.length);
     while (this.order.size > 0 && (this.total + cost > this.maxBytes || this.order.size >= this.maxEntries)) {
       const oldest = this.order.values().next().value as Entry;
       if (oldest.used) {
@@ -104,6 +104,6 @@ export class ContentCache {
     inodes?.delete(e.ino);
     if (inodes?.size === 0) this.byDev.delete(e.dev);
     this.order.delete(e);
-    this.total -= e.text === undefined ? e.bytes.length : 2 * e.bytes.length;
+    this.total -= costOf(e.bytes.length);
   }
 }

@@ -2,6 +2,7 @@
 // matches, in file order, later wins. Each setting remembers which key set it, so a refusal
 // can name the rule that decided.
 import type { CompiledRule, Config } from '../config/load.js';
+import { PARSED_LONGEST } from './url.js';
 import type { DotfilesPolicy, SymlinkPolicy } from '../config/schema.js';
 import type { CidrList } from './ip.js';
 import type { CompiledAuth } from '../config/load.js';
@@ -56,7 +57,7 @@ export function effectiveFor(config: Config, path: string): Effective {
   let eff = paths.get(path);
   if (eff === undefined) {
     eff = compute(config, path);
-    if (path.length <= 512) {
+    if (path.length <= PARSED_LONGEST) {
       if (paths.size >= PATHS_KEPT) paths.clear();
       paths.set(path, eff);
     }

@@ -46,11 +46,11 @@ export function encodePath(segments: readonly string[], trailingSlash: boolean):
 
 // Nearly every request repeats a target seen a moment ago, and parsing is a pure function of
 // it: results are remembered (frozen, so no caller can change what the next one gets).
-// Only targets up to PARSED_LONGEST characters are kept, so the memory stays small (at most
-// about 512 KiB) whatever a client sends.
+// Only targets up to PARSED_LONGEST characters are kept, so what is held stays small (about
+// half a million characters at most) whatever a client sends.
 const PARSED = new Map<string, ParsedPath>();
 const PARSED_MAX = 1024;
-const PARSED_LONGEST = 512;
+export const PARSED_LONGEST = 512;
 
 export function parseRequestTarget(target: string): ParsedPath {
   let parsed = PARSED.get(target);

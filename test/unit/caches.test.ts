@@ -61,10 +61,10 @@ describe('ContentCache', () => {
     const c = cache(1 << 20, 1 << 16);
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     c.offer(facts({ size: 256 }), all);
-    expect(Buffer.from(c.text(facts({ size: 256 }))!, 'latin1').equals(all)).toBe(true);
+    expect(Buffer.from(c.kept(facts({ size: 256 }))!.text!, 'latin1').equals(all)).toBe(true);
     c.offer(facts({ ino: 9, size: TEXT_MAX + 1 }), Buffer.alloc(TEXT_MAX + 1));
     expect(c.get(facts({ ino: 9, size: TEXT_MAX + 1 }))?.length).toBe(TEXT_MAX + 1);
-    expect(c.text(facts({ ino: 9, size: TEXT_MAX + 1 }))).toBeUndefined();
+    expect(c.kept(facts({ ino: 9, size: TEXT_MAX + 1 }))?.text).toBeUndefined();
   });
 
   it('holds its own copy, never a slice of a shared pool', () => {
