@@ -20,7 +20,7 @@ import { accessLine, errorLine, BufferedWriter } from './log.js';
 import { sendFile, setLength, notedLength, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Headers } from './respond.js';
 import { encodePath } from '../policy/url.js';
 import type { Opened } from '../fs/probe.js';
-import { gatherListing } from './listing.js';
+import { gatherListing, LISTINGS_AT_ONCE, Turns } from './listing.js';
 import { listingJsonAsync, parseSortQuery, renderAutoindexAsync } from '../listing/autoindex.js';
 import { errnoReason } from '../policy/walk.js';
 
@@ -145,7 +145,18 @@ function sendRedirect(req: IncomingMessage, res: ServerResponse, d: Decision, co
   else res.end(body, 'latin1'); // one write with the head
 }
 
-async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe): Promise<Decision> {
+async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe, turns: Turns): Promise<Decision> {
+  await turns.take();
+  try {
+    // A client that left while waiting gets nothing built for it.
+    if (res.destroyed) return d.decision;
+    return await buildListing(req, res, d, config, probe);
+  } finally {
+    turns.give();
+  }
+}
+
+async function buildListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe): Promise<Decision> {
   const fsPath = d.dir!.fsPath;
   const result = await gatherListing({ config, fsPath, urlPath: d.decision.urlPath, peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req) });
   if (!result.ok) {
@@ -232,6 +243,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     };
   } else if (options.accessLog !== false) writeAccess = options.accessLog;
   const verifier = options.auth ?? new AuthVerifier();
+  const listingTurns = new Turns(LISTINGS_AT_ONCE);
   // Error lines are buffered like access lines (written every FLUSH_MS): a flood of
   // refusals must not cost a synchronous pipe write each.
   const writeError = options.errorLog === undefined ? (line: string) => (stderrWriter ??= new BufferedWriter(2)).write(line) : options.errorLog === false ? undefined : options.errorLog;
@@ -316,7 +328,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
           return;
         }
         case 'listing':
-          sendListing(req, res, decided, cfg, probe).then(logDone, (err: unknown) => {
+          sendListing(req, res, decided, cfg, probe, listingTurns).then(logDone, (err: unknown) => {
             res.destroy();
             logDone({ ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: String(err) });
           });

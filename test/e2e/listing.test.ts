@@ -1,6 +1,7 @@
 // Directory listings over HTTP (issue 4), against the real binary. The server runs as `nobody`
 // when the tests run as root, so "the process cannot read it" is the kernel's answer.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isRoot, makeTree, SERVER_USER, type Fixture } from '../helpers/tree.js';
 import { startServer, writeConfig, type Running } from '../helpers/spawn.js';
@@ -369,6 +370,31 @@ describe('navigation', () => {
     const res = await get('/list/subdir?C=S;O=D');
     expect(res.status).toBe(301);
     expect(res.headers.location).toBe('/list/subdir/?C=S;O=D');
+  });
+});
+
+describe('many listings at once', () => {
+  it('each gets the whole page, though clients who left were queued among them', async () => {
+    const big = fx.path('site/big');
+    fs.mkdirSync(big);
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(`${big}/file-${i}.txt`, 'x');
+    const page = (await get('/big/')).text;
+    // A few listings are built at a time: these take every turn for a while...
+    const first = Array.from({ length: 6 }, () => get('/big/'));
+    // ...so these clients, who send a listing request and reset the connection, wait in line.
+    // The turn each would have had must be handed on, or the requests below would never finish.
+    const leavers = Array.from({ length: 8 }, () => {
+      const s = net.connect(srv.port, '127.0.0.1', () => s.write('GET /big/ HTTP/1.1\r\nHost: t\r\n\r\n', () => setTimeout(() => s.resetAndDestroy(), 20)));
+      s.on('error', () => undefined);
+      return new Promise((resolve) => s.on('close', resolve));
+    });
+    await Promise.all(leavers);
+    const pages = await Promise.all([...first, ...Array.from({ length: 12 }, () => get('/big/'))]);
+    for (const res of pages) {
+      expect(res.status).toBe(200);
+      expect(res.text).toBe(page);
+    }
+    expect((await get('/list/subdir/')).status).toBe(200);
   });
 });
 
