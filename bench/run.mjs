@@ -158,7 +158,7 @@ async function defineServers(fx) {
   });
   defs.push({
     name: 'floor',
-    version: 'bench/floor.mjs (open, fstat, readlink, read, close)',
+    version: 'bench/floor.mjs (open, fstat, readlink, read, close; listings: readdir, stat)',
     start: () => startServer({ name: 'floor', cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/floor.mjs'), fx.root, '--port', '0', ...(IS_ROOT ? ['--user', 'nobody'] : [])], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
   });
   defs.push({
@@ -263,7 +263,7 @@ const WORKLOADS = [
   { id: 'deep', title: 'GET 1 KiB, 8 dirs deep', path: `/${DEEP}/1k.txt`, servers: ['keycard', 'sirv', 'nginx'], expect: 200 },
   // sirv has no directory listing; serve (0 req/s) and http-server (~5 req/s) are so slow here
   // that they would only lengthen the run (BENCH_LISTING_PEERS=1 adds them).
-  { id: 'listing', title: 'listing, 1,000 entries', path: '/list/', servers: ['keycard', 'nginx', ...(process.env.BENCH_LISTING_PEERS === '1' ? ['serve', 'http-server'] : [])], expect: 200 },
+  { id: 'listing', title: 'listing, 1,000 entries', path: '/list/', servers: ['keycard', 'nginx', 'floor', ...(process.env.BENCH_LISTING_PEERS === '1' ? ['serve', 'http-server'] : [])], expect: 200 },
   { id: 'log', title: 'GET 1 KiB, access log on', path: '/1k.txt', servers: ['keycard', 'keycard-log'], expect: 200 },
   { id: 'rules', title: 'GET 1 KiB, ten path rules', path: '/1k.txt', servers: ['keycard', 'keycard-rules'], expect: 200 },
 ].filter((w) => !ONLY_WORKLOADS || ONLY_WORKLOADS.has(w.id));
@@ -632,6 +632,8 @@ async function main() {
       ['1k', 'GET 1 KiB: keycard ÷ floor req/s', paired('1k', 'keycard', 'floor'), undefined],
       ['304', '304: keycard ÷ floor req/s', paired('304', 'keycard', 'floor'), undefined],
       ['404', '404: keycard ÷ floor req/s', paired('404', 'keycard', 'floor'), undefined],
+      ['listing', 'listing 1,000: keycard ÷ floor req/s', paired('listing', 'keycard', 'floor'), undefined],
+      ['listing', 'listing 1,000: floor ÷ nginx req/s', paired('listing', 'floor', 'nginx'), undefined],
     ];
     const targets = T.filter(([wid]) => WORKLOADS.some((w) => w.id === wid) && (wid !== 'deep' || WORKLOADS.some((w) => w.id === '1k'))).map(([workload, what, value, need, kind = 'min']) => ({
       workload,
