@@ -22,6 +22,7 @@ import { encodePath } from '../policy/url.js';
 import type { Opened } from '../fs/probe.js';
 import { gatherListing, LISTINGS_AT_ONCE, Turns } from './listing.js';
 import { listingJsonAsync, parseSortQuery, renderAutoindexAsync } from '../listing/autoindex.js';
+import { RememberedListings } from '../listing/remembered.js';
 import { errnoReason } from '../policy/walk.js';
 
 export type Next = (err?: unknown) => void;
@@ -145,18 +146,24 @@ function sendRedirect(req: IncomingMessage, res: ServerResponse, d: Decision, co
   else res.end(body, 'latin1'); // one write with the head
 }
 
-async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe, turns: Turns): Promise<Decision> {
-  await turns.take();
+interface Listings {
+  /** A few are built at a time. */
+  turns: Turns;
+  remembered: RememberedListings;
+}
+
+async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe, listings: Listings): Promise<Decision> {
+  await listings.turns.take();
   try {
     // A client that left while waiting gets nothing built for it.
     if (res.destroyed) return d.decision;
-    return await buildListing(req, res, d, config, probe);
+    return await buildListing(req, res, d, config, probe, listings.remembered);
   } finally {
-    turns.give();
+    listings.turns.give();
   }
 }
 
-async function buildListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe): Promise<Decision> {
+async function buildListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe, remembered: RememberedListings): Promise<Decision> {
   const fsPath = d.dir!.fsPath;
   const result = await gatherListing({ config, fsPath, urlPath: d.decision.urlPath, peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req) });
   if (!result.ok) {
@@ -171,10 +178,15 @@ async function buildListing(req: IncomingMessage, res: ServerResponse, d: Decide
   const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?') + 1) : '';
   const sort = parseSortQuery(query);
   const json = prefersJson(req.headers.accept);
-  // Rendered in slices of a few milliseconds, so a 10,000-entry listing never holds other requests up.
-  const body = json
-    ? await listingJsonAsync(result.entries, sort)
-    : await renderAutoindexAsync({ urlPath: d.decision.urlPath, entries: result.entries, sort, address: config.data.serverSignature ? `<address>${address(req, config)}</address>` : '' });
+  const signature = json || !config.data.serverSignature ? '' : `<address>${address(req, config)}</address>`;
+  // Everything the page is rendered from, besides the entries.
+  const key = `${json ? 'json' : 'html'} ${sort.column}${sort.order} ${d.decision.urlPath}\n${signature}`;
+  let body = remembered.get(key, result.entries);
+  if (body === undefined) {
+    // Rendered in slices of a few milliseconds, so a 10,000-entry listing never holds other requests up.
+    body = json ? await listingJsonAsync(result.entries, sort) : await renderAutoindexAsync({ urlPath: d.decision.urlPath, entries: result.entries, sort, address: signature });
+    remembered.keep(key, result.entries, body);
+  }
   const headers: Headers = {
     ...BASE_HEADERS,
     'Content-Type': json ? 'application/json; charset=utf-8' : 'text/html;charset=UTF-8',
@@ -243,7 +255,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     };
   } else if (options.accessLog !== false) writeAccess = options.accessLog;
   const verifier = options.auth ?? new AuthVerifier();
-  const listingTurns = new Turns(LISTINGS_AT_ONCE);
+  const listings: Listings = { turns: new Turns(LISTINGS_AT_ONCE), remembered: new RememberedListings() };
   // Error lines are buffered like access lines (written every FLUSH_MS): a flood of
   // refusals must not cost a synchronous pipe write each.
   const writeError = options.errorLog === undefined ? (line: string) => (stderrWriter ??= new BufferedWriter(2)).write(line) : options.errorLog === false ? undefined : options.errorLog;
@@ -328,7 +340,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
           return;
         }
         case 'listing':
-          sendListing(req, res, decided, cfg, probe, listingTurns).then(logDone, (err: unknown) => {
+          sendListing(req, res, decided, cfg, probe, listings).then(logDone, (err: unknown) => {
             res.destroy();
             logDone({ ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: String(err) });
           });
@@ -356,6 +368,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
   handler.setConfig = (c: Config) => {
     probe.recent?.clear();
     cache?.clear();
+    listings.remembered.clear();
     config = c;
     handler.config = c;
   };

@@ -89,13 +89,18 @@ interface Context {
    * from another: then only the dotfile rule is left to judge per entry, without a preflight.
    */
   plain: Effective | undefined;
+  /** Every entry's verdict when `plain` is set: listed, unmarked, under those settings. */
+  plainVerdict: PolicyVerdict | undefined;
   /** Who the server runs as, for the mode bits of each entry. */
   creds: Creds;
 }
 
 const encodeSegment = (s: string): string => encodeURIComponent(s);
 
-type PolicyVerdict = { omit: true } | { omit: false; denied: boolean; effective: Effective | undefined; path: string };
+/** `path`: the canonical URL path the link leads to; undefined where the caller can build it. */
+type PolicyVerdict = { omit: true } | { omit: false; denied: boolean; effective: Effective | undefined; path: string | undefined };
+
+const OMIT: PolicyVerdict = Object.freeze({ omit: true });
 
 /**
  * The same preflight a click on the entry would meet (URL, IP ACL, path rules, dotfiles), for
@@ -104,15 +109,15 @@ type PolicyVerdict = { omit: true } | { omit: false; denied: boolean; effective:
  */
 function policyFor(ctx: Context, name: string, isDir: boolean): PolicyVerdict {
   if (ctx.plain) {
-    if (name.startsWith('.') && ctx.plain.dotfiles !== 'allow') return { omit: true };
-    return { omit: false, denied: false, effective: ctx.plain, path: ctx.inp.urlPath + name + (isDir ? '/' : '') };
+    if (name.startsWith('.') && ctx.plain.dotfiles !== 'allow') return OMIT;
+    return ctx.plainVerdict!;
   }
   const target = ctx.targetPrefix + encodeSegment(name) + (isDir ? '/' : '');
   const pre = preflight({ method: 'GET', target, peer: ctx.inp.peer, forwardedFor: ctx.inp.forwardedFor }, ctx.inp.config);
   if (!pre.done) return { omit: false, denied: false, effective: pre.effective, path: pre.path };
   const d = pre.decision;
   // Hidden (a masked 403), ignored (404), or a dotfile under "deny": never listed.
-  if (d.masked || d.status !== 403 || d.reason === 'DOTFILE_DENIED') return { omit: true };
+  if (d.masked || d.status !== 403 || d.reason === 'DOTFILE_DENIED') return OMIT;
   return { omit: false, denied: true, effective: undefined, path: d.urlPath }; // a rule or an IP ACL refuses it: listed, marked
 }
 
@@ -167,7 +172,7 @@ function judgeEntry(ctx: Context, dirent: fs.Dirent): ListingEntry | undefined {
 
   if (!denied && eff && dirent.isSymbolicLink() && eff.symlinks !== 'follow') {
     // The symlink policy, judged by the same walk a click would trigger.
-    const w = walk(inp.config.root, [...ctx.segments, name], policy.path, eff.symlinks, eff.source.symlinks, kernelProbe);
+    const w = walk(inp.config.root, [...ctx.segments, name], policy.path ?? inp.urlPath + name + (isDir ? '/' : ''), eff.symlinks, eff.source.symlinks, kernelProbe);
     if (!w.ok) {
       if (w.decision.status === 404) return undefined;
       denied = true;
@@ -203,10 +208,14 @@ export async function gatherListing(inp: ListingInput): Promise<ListingResult> {
     targetPrefix: '/' + segments.map((s) => encodeSegment(s) + '/').join(''),
     omitDenied: inp.config.data.listingDenied === 'omit',
     plain: undefined,
+    plainVerdict: undefined,
     creds: { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [] },
   };
   const c = inp.config;
-  if (c.rules.length === 0 && c.ipAllow.size === 0 && c.ipDeny.size === 0 && !c.bans && !c.data.htaccess) ctx.plain = effectiveFor(c, inp.urlPath);
+  if (c.rules.length === 0 && c.ipAllow.size === 0 && c.ipDeny.size === 0 && !c.bans && !c.data.htaccess) {
+    ctx.plain = effectiveFor(c, inp.urlPath);
+    ctx.plainVerdict = { omit: false, denied: false, effective: ctx.plain, path: undefined };
+  }
   const entries: ListingEntry[] = [];
   try {
     let started = performance.now();

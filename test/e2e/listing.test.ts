@@ -373,6 +373,61 @@ describe('navigation', () => {
   });
 });
 
+describe('a listing is rendered from what the directory holds now', () => {
+  // keycard keeps the last page of each listing and reuses its bytes only while every fact it
+  // was rendered from (each entry's name, kind, size, time and mark) is the same again.
+  it('sees a write, a new time, a chmod, a new name and a removal on the very next request', async () => {
+    const dir = fx.path('site/changing');
+    fs.mkdirSync(dir);
+    for (const n of ['a.txt', 'b.txt', 'c.txt']) fs.writeFileSync(`${dir}/${n}`, 'x');
+    const row = (html: string, name: string) => html.split('\n').find((l) => l.includes(`<a href="${name}">`)) ?? '';
+    const page = async () => (await get('/changing/')).text;
+
+    const first = await page();
+    expect(await page()).toBe(first);
+    expect(row(first, 'a.txt')).toContain('<td align="right">  1 </td>');
+
+    // A new size under the same time.
+    fs.utimesSync(`${dir}/a.txt`, day(2002), day(2002));
+    expect(row(await page(), 'a.txt')).toMatch(/2002-01-01 \d\d:00  <\/td><td align="right">  1 <\/td>/);
+    fs.appendFileSync(`${dir}/a.txt`, 'x'.repeat(99));
+    fs.utimesSync(`${dir}/a.txt`, day(2002), day(2002));
+    expect(row(await page(), 'a.txt')).toMatch(/2002-01-01 \d\d:00  <\/td><td align="right">100 <\/td>/);
+
+    fs.utimesSync(`${dir}/b.txt`, day(2001), day(2001));
+    expect(row(await page(), 'b.txt')).toMatch(/<td align="right">2001-01-01 \d\d:00  <\/td>/);
+
+    fs.chmodSync(`${dir}/c.txt`, 0o000);
+    expect(row(await page(), 'c.txt')).toContain('<td class="denied">forbidden</td>');
+    fs.chmodSync(`${dir}/c.txt`, 0o644);
+    expect(row(await page(), 'c.txt')).not.toContain('forbidden');
+
+    fs.writeFileSync(`${dir}/d.txt`, 'd');
+    fs.rmSync(`${dir}/a.txt`);
+    expect(rows(await get('/changing/')).map((r) => r.text)).toEqual(['b.txt', 'c.txt', 'd.txt']);
+    expect((await getJson('/changing/')).rows.map((r) => r.name)).toEqual(['b.txt', 'c.txt', 'd.txt']);
+
+    // A new name, and nothing else: a directory of one file, renamed.
+    fs.mkdirSync(fx.path('site/renamed'));
+    fs.writeFileSync(fx.path('site/renamed/old.txt'), 'r');
+    expect(rows(await get('/renamed/')).map((r) => r.text)).toEqual(['old.txt']);
+    fs.renameSync(fx.path('site/renamed/old.txt'), fx.path('site/renamed/new.txt'));
+    expect(rows(await get('/renamed/')).map((r) => r.text)).toEqual(['new.txt']);
+  });
+
+  it('each Host gets its own signature line, and each sort order its own page', async () => {
+    const a = (await get('/sorted/', { Host: 'one.example' })).text;
+    const b = (await get('/sorted/', { Host: 'two.example' })).text;
+    expect(a).toContain('Server at one.example Port');
+    expect(b).toContain('Server at two.example Port');
+    expect((await get('/sorted/', { Host: 'one.example' })).text).toBe(a);
+    const bySize = rows(await get('/sorted/?C=S;O=A')).map((r) => r.text);
+    const byName = rows(await get('/sorted/')).map((r) => r.text);
+    expect(bySize).toEqual(['dir/', 'two.txt', 'one.txt', 'three.txt']);
+    expect(byName).toEqual(['dir/', 'one.txt', 'three.txt', 'two.txt']);
+  });
+});
+
 describe('many listings at once', () => {
   it('each gets the whole page, though clients who left were queued among them', async () => {
     const big = fx.path('site/big');
