@@ -150,6 +150,8 @@ interface Listings {
   /** A few are built at a time. */
   turns: Turns;
   remembered: RememberedListings;
+  /** The server's verified credentials: entries are judged as the client's clicks would be. */
+  auth: AuthVerifier;
 }
 
 async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe, listings: Listings): Promise<Decision> {
@@ -157,15 +159,15 @@ async function sendListing(req: IncomingMessage, res: ServerResponse, d: Decided
   try {
     // A client that left while waiting gets nothing built for it.
     if (res.destroyed) return d.decision;
-    return await buildListing(req, res, d, config, probe, listings.remembered);
+    return await buildListing(req, res, d, config, probe, listings);
   } finally {
     listings.turns.give();
   }
 }
 
-async function buildListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe, remembered: RememberedListings): Promise<Decision> {
+async function buildListing(req: IncomingMessage, res: ServerResponse, d: Decided, config: Config, probe: FsProbe, { remembered, auth }: Listings): Promise<Decision> {
   const fsPath = d.dir!.fsPath;
-  const result = await gatherListing({ config, fsPath, urlPath: d.decision.urlPath, peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req) });
+  const result = await gatherListing({ config, fsPath, urlPath: d.decision.urlPath, peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers, auth });
   if (!result.ok) {
     // The directory was readable a moment ago; map what went wrong since, as the resolver does.
     const reason = result.errno === 'EACCES' || result.errno === 'EPERM' ? 'DIRECTORY_UNREADABLE' : errnoReason(result.errno);
@@ -255,7 +257,7 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     };
   } else if (options.accessLog !== false) writeAccess = options.accessLog;
   const verifier = options.auth ?? new AuthVerifier();
-  const listings: Listings = { turns: new Turns(LISTINGS_AT_ONCE), remembered: new RememberedListings() };
+  const listings: Listings = { turns: new Turns(LISTINGS_AT_ONCE), remembered: new RememberedListings(), auth: verifier };
   // Error lines are buffered like access lines (written every FLUSH_MS): a flood of
   // refusals must not cost a synchronous pipe write each.
   const writeError = options.errorLog === undefined ? (line: string) => (stderrWriter ??= new BufferedWriter(2)).write(line) : options.errorLog === false ? undefined : options.errorLog;

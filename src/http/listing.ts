@@ -2,14 +2,19 @@
 // through the same policy the server applies to a click on it, so a listing never shows what a
 // request would hide, and marks what a request would refuse.
 //
-// Per entry:
+// Each entry is judged as this client's click on it would be: with the request's headers
+// (filters, credentials) and, with `htaccess` on, the .htaccess files along its path.
 //   - hidden or ignored → left out: a dotfile under `dotfiles: deny` or `ignore` (Apache's
 //     IndexIgnore .??*), anything a click would answer 404 (a 403 masked by a rule's `hide` or
-//     by hideForbidden), and a name that vanished while the directory was read;
+//     by hideForbidden), behind a login the client has not given (401, as Apache's autoindex
+//     leaves out), under a broken .htaccess (500), and a name that vanished while read;
 //   - refused → listed with `denied: true` (or left out with `listingDenied: 'omit'`): a path
-//     rule or IP ACL that refuses it, a file the process cannot read, a directory it cannot
-//     search, a symbolic link the symlink policy refuses or that dangles, a FIFO or device;
+//     rule, IP ACL or .htaccess that refuses it, a user the login does not admit, a file the
+//     process cannot read, a directory it cannot search, a symbolic link the symlink policy
+//     refuses or that dangles, a FIFO or device;
 //   - everything else → listed.
+// Credentials an entry asks for and the server has not checked yet are checked once (then
+// remembered, as for any request); a wrong one met while listing counts as no failed login.
 //
 // Readability is judged from each entry's mode bits and the server's uid and groups, as the
 // kernel does for a file without ACLs; where the bits refuse, access(2) asks the kernel, which
@@ -23,7 +28,10 @@
 // (bench/listing.mjs measures it).
 import * as fs from 'node:fs';
 import type { Config } from '../config/load.js';
-import { preflight } from '../policy/request.js';
+import { preflight, type AuthPending, type AuthState, type RequestFacts } from '../policy/request.js';
+import type { AuthVerifier } from '../auth/verifier.js';
+import { htaccessStage } from '../htaccess/stage.js';
+import { defaultReader } from '../htaccess/reader.js';
 import { effectiveFor, type Effective } from '../policy/effective.js';
 import { walk } from '../policy/walk.js';
 import { kernelProbe, quietly } from '../fs/probe.js';
@@ -75,6 +83,10 @@ export interface ListingInput {
   urlPath: string;
   peer: string;
   forwardedFor: string | undefined;
+  /** The listing request's headers: each entry is judged as this client's click on it would be. */
+  headers?: RequestFacts['headers'];
+  /** The server's verified credentials, so a logged-in client's entries are judged logged in. */
+  auth?: AuthVerifier;
 }
 
 interface Context {
@@ -93,14 +105,21 @@ interface Context {
   plainVerdict: PolicyVerdict | undefined;
   /** Who the server runs as, for the mode bits of each entry. */
   creds: Creds;
+  auth: AuthState | undefined;
+  verifier: AuthVerifier | undefined;
+  authorization: string | undefined;
 }
 
 const encodeSegment = (s: string): string => encodeURIComponent(s);
 
 /** `path`: the canonical URL path the link leads to; undefined where the caller can build it. */
-type PolicyVerdict = { omit: true } | { omit: false; denied: boolean; effective: Effective | undefined; path: string | undefined };
+type PolicyVerdict =
+  | { omit: true }
+  | { omit: false; denied: boolean; effective: Effective | undefined; path: string | undefined }
+  /** Credentials the entry asks for, not verified yet: verify them, then judge it again. */
+  | { verify: AuthPending };
 
-const OMIT: PolicyVerdict = Object.freeze({ omit: true });
+const OMIT = Object.freeze({ omit: true as const });
 
 /**
  * The same preflight a click on the entry would meet (URL, IP ACL, path rules, dotfiles), for
@@ -112,20 +131,50 @@ function policyFor(ctx: Context, name: string, isDir: boolean): PolicyVerdict {
     if (name.startsWith('.') && ctx.plain.dotfiles !== 'allow') return OMIT;
     return ctx.plainVerdict!;
   }
+  const { inp } = ctx;
   const target = ctx.targetPrefix + encodeSegment(name) + (isDir ? '/' : '');
-  const pre = preflight({ method: 'GET', target, peer: ctx.inp.peer, forwardedFor: ctx.inp.forwardedFor }, ctx.inp.config);
-  if (!pre.done) return { omit: false, denied: false, effective: pre.effective, path: pre.path };
-  const d = pre.decision;
-  // Hidden (a masked 403), ignored (404), or a dotfile under "deny": never listed.
-  if (d.masked || d.status !== 403 || d.reason === 'DOTFILE_DENIED') return OMIT;
-  return { omit: false, denied: true, effective: undefined, path: d.urlPath }; // a rule or an IP ACL refuses it: listed, marked
+  const pre = preflight({ method: 'GET', target, peer: inp.peer, forwardedFor: inp.forwardedFor, headers: inp.headers }, inp.config, false, ctx.auth);
+  if (pre.done) {
+    if (pre.authPending && ctx.verifier) return { verify: pre.authPending };
+    const d = pre.decision;
+    // Hidden (a masked 403), ignored (404), a dotfile under "deny", or behind a login this
+    // client has not given (401): never listed, as Apache's autoindex leaves them out.
+    if (d.masked || d.status !== 403 || d.reason === 'DOTFILE_DENIED') return OMIT;
+    return { omit: false, denied: true, effective: undefined, path: d.urlPath }; // a rule or an IP ACL refuses it: listed, marked
+  }
+  if (inp.config.data.htaccess) {
+    // The .htaccess files along the entry's path, as the click would meet them (the stage
+    // also applies their Options to the settings the symlink check below uses).
+    const ht = htaccessStage({
+      config: inp.config, segments: pre.segments, trailingSlash: pre.trailingSlash, urlPath: pre.path, client: pre.client.client,
+      authorization: ctx.authorization, effective: pre.effective, auth: ctx.auth, reader: defaultReader, trace: undefined,
+    });
+    if (ht.done) {
+      if (ht.authPending && ctx.verifier) return { verify: ht.authPending };
+      // Refused (403) is marked; hidden, behind a login, or a broken .htaccess (500) is left out.
+      if (ht.decision.status !== 403 || pre.effective.hide) return OMIT;
+      return { omit: false, denied: true, effective: undefined, path: pre.path };
+    }
+  }
+  return { omit: false, denied: false, effective: pre.effective, path: pre.path };
+}
+
+/** Judging entries is not a login: a password that fails in another realm counts no failure. */
+function judgingOnly(a: AuthState): AuthState {
+  return {
+    lookup: (file, user, password) => a.lookup(file, user, password),
+    groupsOf: (file, user) => a.groupsOf(file, user),
+    recordFailure: () => undefined,
+    retryAfter: (client) => a.retryAfter(client),
+  };
 }
 
 /** Undefined: leave the entry out. */
-function judgeEntry(ctx: Context, dirent: fs.Dirent): ListingEntry | undefined {
+function judgeEntry(ctx: Context, dirent: fs.Dirent): ListingEntry | { verify: AuthPending } | undefined {
   const { inp } = ctx;
   const name = dirent.name;
   let policy = policyFor(ctx, name, dirent.isDirectory());
+  if ('verify' in policy) return policy;
   if (policy.omit) return undefined;
 
   const full = inp.fsPath + '/' + name;
@@ -164,6 +213,7 @@ function judgeEntry(ctx: Context, dirent: fs.Dirent): ListingEntry | undefined {
   if (isDir && !dirent.isDirectory()) {
     // A link to a directory (or a file system without d_type): its link ends in '/'.
     policy = policyFor(ctx, name, true);
+    if ('verify' in policy) return policy;
     if (policy.omit) return undefined;
   }
   const eff = policy.effective;
@@ -210,6 +260,9 @@ export async function gatherListing(inp: ListingInput): Promise<ListingResult> {
     plain: undefined,
     plainVerdict: undefined,
     creds: { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [] },
+    auth: inp.auth && judgingOnly(inp.auth),
+    verifier: inp.auth,
+    authorization: typeof inp.headers?.['authorization'] === 'string' ? inp.headers['authorization'] : undefined,
   };
   const c = inp.config;
   if (c.rules.length === 0 && c.ipAllow.size === 0 && c.ipDeny.size === 0 && !c.bans && !c.data.htaccess) {
@@ -220,7 +273,14 @@ export async function gatherListing(inp: ListingInput): Promise<ListingResult> {
   try {
     let started = performance.now();
     for (let dirent = dir.readSync(); dirent !== null; dirent = dir.readSync()) {
-      const e = judgeEntry(ctx, dirent);
+      let e = judgeEntry(ctx, dirent);
+      if (e !== undefined && 'verify' in e) {
+        // One password check (then remembered by the server), as the click would make.
+        const { file, user, password } = e.verify;
+        await ctx.verifier!.verify(file, user, password);
+        e = judgeEntry(ctx, dirent);
+        if (e !== undefined && 'verify' in e) e = undefined;
+      }
       if (e) entries.push(e);
       if (performance.now() - started >= SLICE_MS) {
         await yieldToEventLoop();

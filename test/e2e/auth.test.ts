@@ -23,8 +23,9 @@ beforeAll(async () => {
           line('B', 'alice', 'wonderland', 'alice:$2b$10$VfJBRGj18C3BLwWJV9ZQoO.RMXrZ/0ZbeQugyHKqUhlxjbrpSnJle'),
           line('m', 'bob', 'builder', 'bob:$apr1$gbVdV2m3$IlVr4RqpsGNlEXMOS6XPR/'),
           'carol:{SHA}GpHWL3ymc5liWkNopqtdSjuqYHM=',
+          'erin:{SHA}OQOtIhG4uYCQorudHyryFVDCIjQ=',
         ].join('\n') + '\n',
-        htgroup: 'admins: alice\nstaff: alice bob carol\n',
+        htgroup: 'admins: alice\nstaff: alice bob carol erin\n',
         bans: '# suspended\n',
       },
     },
@@ -42,6 +43,7 @@ beforeAll(async () => {
   const config = writeConfig(fx.path('server.config.json'), {
     root: 'site',
     port: 0,
+    listing: true,
     bans: 'conf/bans',
     rules: [
       { path: '/staff/**', auth: { realm: 'Staff', users: 'conf/htpasswd', groups: 'conf/htgroup', require: ['group staff'] } },
@@ -194,6 +196,39 @@ describe('bans file', () => {
     utimesSync(bans, new Date(), new Date(Date.now() + 4000));
     await new Promise((r) => setTimeout(r, 1100));
     expect((await get('/hello.txt')).status).toBe(200);
+  });
+});
+
+describe('a listing judges each entry as this client\'s click on it', () => {
+  /** The names a listing shows, with ' (forbidden)' on the marked ones. */
+  const listed = async (path: string, headers: Record<string, string> = {}) => {
+    const res = await get(path, headers);
+    expect(res.status).toBe(200);
+    return [...res.text.matchAll(/<a href="[^"]*">([^<]*)<\/a><\/td>.*?(<td class="denied">forbidden<\/td>)?<\/tr>/g)]
+      .map((m) => m[1] + (m[2] ? ' (forbidden)' : ''))
+      .filter((n) => n !== 'Parent Directory');
+  };
+
+  it('a logged-in user sees the files of the directory the login opened', async () => {
+    expect(await listed('/staff/', { Authorization: basic('alice', 'wonderland') })).toEqual(['locked.txt (forbidden)', 'page.txt']);
+  });
+
+  it('entries behind a login the client has not given are left out, as Apache does', async () => {
+    expect(await listed('/')).toEqual(['api/', 'filtered/', 'hello.txt', 'ipdeny/ (forbidden)']);
+  });
+
+  it('with credentials, each entry is judged by them: admitted, refused (marked), or left out', async () => {
+    expect(await listed('/', { Authorization: basic('carol', 'pw') })).toEqual(['admin/', 'api/', 'filtered/', 'hello.txt', 'ipdeny/ (forbidden)', 'staff/']);
+    expect(await listed('/', { Authorization: basic('bob', 'builder') })).toEqual(['admin/ (forbidden)', 'api/', 'filtered/', 'hello.txt', 'ipdeny/ (forbidden)', 'staff/']);
+  });
+
+  it('credentials first seen in a listing are checked then, as a click would check them', async () => {
+    expect(await listed('/', { Authorization: basic('erin', 'erinpw') })).toContain('staff/');
+  });
+
+  it('a wrong password met while listing counts as no failed login', async () => {
+    for (let i = 0; i < 8; i++) expect(await listed('/', { Authorization: basic('carol', `wrong${i}`) })).not.toContain('staff/');
+    expect((await get('/staff/page.txt', { Authorization: basic('carol', 'pw') })).status).toBe(200);
   });
 });
 

@@ -113,6 +113,16 @@ beforeAll(async () => {
   put('links/target.txt', 't');
   symlinkSync('target.txt', `${site}/links/link.txt`);
   put('nolinks/target.txt', 't');
+  // A listed directory whose entries each meet a different .htaccess verdict.
+  put('listed/.htaccess', 'Options +Indexes\n<Files "secret.txt">\n  Require all denied\n</Files>\n');
+  put('listed/open.txt', 'o');
+  put('listed/secret.txt', 's');
+  put('listed/closed/.htaccess', 'Require all denied\n');
+  put('listed/closed/a.txt', 'a');
+  put('listed/login/.htaccess', `AuthType Basic\nAuthName "Staff"\nAuthUserFile ${users}\nRequire valid-user\n`);
+  put('listed/login/a.txt', 'a');
+  put('listed/broken/.htaccess', 'Require bogus words\n');
+  put('listed/broken/a.txt', 'a');
   symlinkSync('target.txt', `${site}/nolinks/link.txt`);
 
   const config = writeConfig(fx.path('server.config.json'), { root: 'site', port: 0, htaccess: true, dotfiles: 'allow', symlinks: 'deny', ...(SERVER_USER ? { user: SERVER_USER } : {}) });
@@ -163,6 +173,28 @@ describe('keycard reads .htaccess', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('KC330 HTACCESS_DENIED');
     expect(r.stdout).toMatch(/htaccess\s+read .*denied\/\.htaccess/);
+  });
+});
+
+describe('a listing judges each entry by the .htaccess files a click on it would meet', () => {
+  const listed = async (headers: Record<string, string> = {}) => {
+    const res = await request(keycard.port, { path: '/listed/', headers });
+    expect(res.status).toBe(200);
+    return [...res.text.matchAll(/<a href="[^"]*">([^<]*)<\/a><\/td>.*?(<td class="denied">forbidden<\/td>)?<\/tr>/g)]
+      .map((m) => m[1] + (m[2] ? ' (forbidden)' : ''))
+      .filter((n) => n !== 'Parent Directory');
+  };
+
+  it('refused (403) is marked; behind a login or a broken file it is left out', async () => {
+    // .htaccess itself is listed (dotfiles "allow") and refused, as a .ht* file always is.
+    expect(await listed()).toEqual(['.htaccess (forbidden)', 'closed/ (forbidden)', 'open.txt', 'secret.txt (forbidden)']);
+    for (const [path, status] of [['/listed/secret.txt', 403], ['/listed/closed/', 403], ['/listed/login/', 401], ['/listed/broken/', 500], ['/listed/open.txt', 200]] as const) {
+      expect((await request(keycard.port, { path })).status).toBe(status);
+    }
+  });
+
+  it('with a valid login, the entry behind it is listed', async () => {
+    expect(await listed({ Authorization: basic('alice', 'wonderland') })).toContain('login/');
   });
 });
 
