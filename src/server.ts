@@ -73,9 +73,26 @@ function endAndForget(socket: Socket, text: string): void {
   socket.once('close', () => clearTimeout(t));
 }
 
-function rawErrorResponse(status: number, host: string, port: number): string {
+function rawErrorResponse(status: number, host: string, port: number): { text: string; bodyLength: number } {
   const body = renderErrorPage({ status, method: 'GET', address: addressLine(SERVER_BANNER, undefined, host, port) });
-  return `HTTP/1.1 ${statusLine(status)}\r\nServer: ${SERVER_BANNER}\r\nX-Content-Type-Options: nosniff\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Length: ${Buffer.byteLength(body, 'latin1')}\r\nConnection: close\r\n\r\n${body}`;
+  const bodyLength = Buffer.byteLength(body, 'latin1');
+  return { text: `HTTP/1.1 ${statusLine(status)}\r\nServer: ${SERVER_BANNER}\r\nX-Content-Type-Options: nosniff\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Length: ${bodyLength}\r\nConnection: close\r\n\r\n${body}`, bodyLength };
+}
+
+/** The longest request target, referer or user agent an access line repeats of a refused request. */
+const LOGGED_TARGET_MAX = 8190;
+
+/**
+ * The first line of what a client sent before node's parser gave up, for the access log
+ * (Apache logs the request line of a 400 as received, and "-" when none came), cut at
+ * LOGGED_TARGET_MAX; the log escapes what it holds.
+ */
+function requestLineOf(rawPacket: unknown): string {
+  if (!Buffer.isBuffer(rawPacket) || rawPacket.length === 0) return '-';
+  const text = rawPacket.toString('latin1', 0, Math.min(rawPacket.length, LOGGED_TARGET_MAX + 2));
+  const end = text.indexOf('\r\n');
+  const line = end === -1 ? text.slice(0, LOGGED_TARGET_MAX) : text.slice(0, end);
+  return line === '' ? '-' : line;
 }
 
 // method SP request-target SP HTTP-version (RFC 9112 §3), the method a token.
@@ -222,6 +239,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     }
     const limits = handler.config.data.limits;
     const refuse = (status: 414 | 431): void => {
+      const time = Date.now();
       const body = Buffer.from(renderErrorPage({ status, method: req.method ?? 'GET', address: addressLine(SERVER_BANNER, req.headers.host, handler.config.data.host, req.socket.localPort ?? 80) }), 'latin1');
       const headers: http.OutgoingHttpHeaders = { Server: SERVER_BANNER, 'X-Content-Type-Options': 'nosniff', 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': body.length };
       // Connection-specific fields are invalid in HTTP/2 (RFC 9113 §8.2.2); there the stream ends.
@@ -229,6 +247,11 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
       res.writeHead(status, headers);
       if (req.method === 'HEAD') res.end();
       else res.end(body);
+      const ua = req.headers['user-agent'];
+      handler.logAnswered({
+        client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', target: (req.url ?? '-').slice(0, LOGGED_TARGET_MAX), httpVersion: req.httpVersion,
+        status, bytes: req.method === 'HEAD' ? 0 : body.length, referer: req.headers.referer?.slice(0, LOGGED_TARGET_MAX), userAgent: ua?.slice(0, LOGGED_TARGET_MAX), time,
+      });
     };
     if ((req.url ?? '').length > limits.maxUrlLength) return refuse(414);
     // HTTP/1's parser refuses a long header block itself (clientError: 431). HTTP/2 accepts up
@@ -296,7 +319,9 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     }
     if (err.code === 'HPE_INVALID_METHOD' && replayUnparsed(handler, socket, (err as { rawPacket?: unknown }).rawPacket, handler.config.data.limits.maxUrlLength)) return;
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    endAndForget(socket, rawErrorResponse(status, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80));
+    const { text, bodyLength } = rawErrorResponse(status, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80);
+    endAndForget(socket, text);
+    handler.logAnswered({ client: socket.remoteAddress ?? '-', method: '-', target: '-', httpVersion: '1.1', status, bytes: bodyLength, referer: undefined, userAgent: undefined, time: Date.now(), line: requestLineOf((err as { rawPacket?: unknown }).rawPacket) });
   });
   // Past maxConnections node closes a new connection at once; say so (not for each one).
   server.on('drop', (d?: { remoteAddress?: string }) => rateLimited('drop', `keycard: connection from ${d?.remoteAddress ?? '?'} closed: limits.maxConnections (${handler.config.data.limits.maxConnections}) reached`));
@@ -349,7 +374,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     redirect.on('connection', trackH1);
     redirect.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') socket.destroy();
-      else endAndForget(socket, rawErrorResponse(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80));
+      else endAndForget(socket, rawErrorResponse(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80).text);
     });
   }
 

@@ -16,7 +16,7 @@ import { visibleReason, visibleStatus, type Decision } from '../decision.js';
 import { REASONS } from '../reasons.js';
 import { SERVER_BANNER } from '../version.js';
 import { addressLine, escapeHtml, prefersJson, renderErrorJson, renderErrorPage } from './pages.js';
-import { accessLine, errorLine, BufferedWriter } from './log.js';
+import { accessLine, errorLine, BufferedWriter, type AccessEntry } from './log.js';
 import { sendFile, setLength, notedLength, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Headers } from './respond.js';
 import { encodePath } from '../policy/url.js';
 import type { Opened } from '../fs/probe.js';
@@ -26,7 +26,12 @@ import { RememberedListings } from '../listing/remembered.js';
 import { errnoReason } from '../policy/walk.js';
 
 export type Next = (err?: unknown) => void;
-export type Handler = ((req: IncomingMessage, res: ServerResponse, next?: Next) => void) & { config: Config; setConfig(c: Config): void };
+export type Handler = ((req: IncomingMessage, res: ServerResponse, next?: Next) => void) & {
+  config: Config;
+  setConfig(c: Config): void;
+  /** Writes the access line of an answer given before the handler (414, 431, an unparsable request), when the access log is on. */
+  logAnswered(entry: AccessEntry): void;
+};
 
 export interface HandlerOptions {
   /** Where access lines go; false for none. Default: buffered stdout when config.accessLog. */
@@ -367,6 +372,9 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     }
   } as Handler;
   handler.config = config;
+  handler.logAnswered = (entry: AccessEntry) => {
+    if (writeAccess && (options.accessLog !== undefined || config.data.accessLog)) writeAccess(accessLine(entry));
+  };
   handler.setConfig = (c: Config) => {
     probe.recent?.clear();
     cache?.clear();

@@ -155,10 +155,12 @@ export interface AccessEntry {
   userAgent: string | undefined;
   /** When the request arrived, in ms since the epoch. */
   time: number;
+  /** The request line as received, for a request that could not be parsed ('-' if none came). */
+  line?: string;
 }
 
 export function accessLine(e: AccessEntry): string {
-  const request = `${e.method} ${e.target} HTTP/${e.httpVersion}`;
+  const request = e.line ?? `${e.method} ${e.target} HTTP/${e.httpVersion}`;
   return `${e.client} - - ${clfTime(e.time)} "${logEscape(request)}" ${e.status} ${e.bytes > 0 ? e.bytes : '-'} "${logEscape(e.referer ?? '-')}" "${logEscape(e.userAgent ?? '-')}"\n`;
 }
 

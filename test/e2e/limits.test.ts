@@ -171,6 +171,33 @@ describe('limits: sizes', () => {
   });
 });
 
+describe('answers given before a request is decided', () => {
+  let srv: Running;
+  beforeAll(async () => {
+    srv = await startServer(['--config', config({ maxHeaderSize: 2048, maxUrlLength: 100 }, { accessLog: true })]);
+  });
+  afterAll(() => srv?.stop());
+  const accessLines = () => srv.stdout().split('\n').filter((l) => l.startsWith('127.0.0.1 - - ['));
+
+  it('414, 431 and 400 each write an access line, with the request line as received', async () => {
+    expect((await request(srv.port, { path: '/' + 'a'.repeat(150), headers: { 'User-Agent': 'long-url' } })).status).toBe(414);
+    expect((await request(srv.port, { path: '/hello.txt', headers: { 'X-Big': 'a'.repeat(3000) } }).catch(() => undefined))?.status).toBe(431);
+    const raw = net.connect({ port: srv.port, host: '127.0.0.1' });
+    raw.on('error', () => {});
+    let answer = '';
+    raw.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    raw.write('NOT A REQUEST\x01\r\n\r\n');
+    await new Promise((r) => raw.once('close', r));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    await waitFor(() => accessLines().length >= 3);
+    const [long, big, bad] = accessLines();
+    expect(long).toMatch(new RegExp(`"GET /${'a'.repeat(150)} HTTP/1\\.1" 414 \\d+ "-" "long-url"$`));
+    expect(big).toMatch(/"GET \/hello\.txt HTTP\/1\.1" 431 \d+ "-" "-"$/);
+    expect(bad).toMatch(/"NOT A REQUEST\\x01" 400 \d+ "-" "-"$/);
+    expect((await request(srv.port, { path: '/hello.txt' })).status).toBe(200);
+  });
+});
+
 describe('limits: concurrent connections', () => {
   it('connection N+1 is closed at once while N are held; served again once they close', async () => {
     const srv = await startServer(['--config', config({ maxConnections: 3, keepAliveTimeout: 60_000 })]);
