@@ -122,8 +122,8 @@ type PolicyVerdict =
 const OMIT = Object.freeze({ omit: true as const });
 
 /**
- * The same preflight a click on the entry would meet (URL, IP ACL, path rules, dotfiles), for
- * the URL its link has: a directory's ends in `/`. The target is percent-encoded, because the
+ * The checks a click on the entry would meet before the filesystem (URL, IP ACL, path rules,
+ * dotfiles, filters, login, .htaccess), for the URL its link has: a directory's ends in `/`. The target is percent-encoded, because the
  * canonical path is decoded and a name may hold `%`, `?` or `#`.
  */
 function policyFor(ctx: Context, name: string, isDir: boolean): PolicyVerdict {
@@ -131,6 +131,14 @@ function policyFor(ctx: Context, name: string, isDir: boolean): PolicyVerdict {
     if (name.startsWith('.') && ctx.plain.dotfiles !== 'allow') return OMIT;
     return ctx.plainVerdict!;
   }
+  try {
+    return judgedByPolicy(ctx, name, isDir);
+  } catch {
+    return OMIT; // a password file that cannot be read, say: the click would be a 500
+  }
+}
+
+function judgedByPolicy(ctx: Context, name: string, isDir: boolean): PolicyVerdict {
   const { inp } = ctx;
   const target = ctx.targetPrefix + encodeSegment(name) + (isDir ? '/' : '');
   const pre = preflight({ method: 'GET', target, peer: inp.peer, forwardedFor: inp.forwardedFor, headers: inp.headers }, inp.config, false, ctx.auth);
@@ -277,8 +285,8 @@ export async function gatherListing(inp: ListingInput): Promise<ListingResult> {
       if (e !== undefined && 'verify' in e) {
         // One password check (then remembered by the server), as the click would make.
         const { file, user, password } = e.verify;
-        await ctx.verifier!.verify(file, user, password);
-        e = judgeEntry(ctx, dirent);
+        const checked = await ctx.verifier!.verify(file, user, password).then(() => true, () => false);
+        e = checked ? judgeEntry(ctx, dirent) : undefined;
         if (e !== undefined && 'verify' in e) e = undefined;
       }
       if (e) entries.push(e);

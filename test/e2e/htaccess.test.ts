@@ -123,6 +123,8 @@ beforeAll(async () => {
   put('listed/login/a.txt', 'a');
   put('listed/broken/.htaccess', 'Require bogus words\n');
   put('listed/broken/a.txt', 'a');
+  put('listed/nofile/.htaccess', `AuthType Basic\nAuthName "Staff"\nAuthUserFile ${users}-missing\nRequire valid-user\n`);
+  put('listed/nofile/a.txt', 'a');
   symlinkSync('target.txt', `${site}/nolinks/link.txt`);
 
   const config = writeConfig(fx.path('server.config.json'), { root: 'site', port: 0, htaccess: true, dotfiles: 'allow', symlinks: 'deny', ...(SERVER_USER ? { user: SERVER_USER } : {}) });
@@ -193,8 +195,11 @@ describe('a listing judges each entry by the .htaccess files a click on it would
     }
   });
 
-  it('with a valid login, the entry behind it is listed', async () => {
-    expect(await listed({ Authorization: basic('alice', 'wonderland') })).toContain('login/');
+  it('with a valid login, the entry behind it is listed; one whose password file is missing is not', async () => {
+    const names = await listed({ Authorization: basic('alice', 'wonderland') });
+    expect(names).toContain('login/');
+    expect(names).not.toContain('nofile/');
+    expect((await request(keycard.port, { path: '/listed/nofile/', headers: { Authorization: basic('alice', 'wonderland') } })).status).toBe(500);
   });
 });
 
