@@ -83,9 +83,9 @@ function rawErrorResponse(status: number, host: string, port: number): { text: s
 const LOGGED_TARGET_MAX = 8190;
 
 /**
- * The first line of what a client sent before node's parser gave up, for the access log
- * (Apache logs the request line of a 400 as received, and "-" when none came), cut at
- * LOGGED_TARGET_MAX; the log escapes what it holds.
+ * The first line of the packet node's parser gave up on, for the access log of a 400 (Apache
+ * logs the request line as received), cut at LOGGED_TARGET_MAX; the log escapes what it
+ * holds. For a 431 or 408 that packet is somewhere in the headers, so their line is "-".
  */
 function requestLineOf(rawPacket: unknown): string {
   if (!Buffer.isBuffer(rawPacket) || rawPacket.length === 0) return '-';
@@ -321,7 +321,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const { text, bodyLength } = rawErrorResponse(status, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80);
     endAndForget(socket, text);
-    handler.logAnswered({ client: socket.remoteAddress ?? '-', method: '-', target: '-', httpVersion: '1.1', status, bytes: bodyLength, referer: undefined, userAgent: undefined, time: Date.now(), line: requestLineOf((err as { rawPacket?: unknown }).rawPacket) });
+    handler.logAnswered({ client: socket.remoteAddress ?? '-', method: '-', target: '-', httpVersion: '1.1', status, bytes: bodyLength, referer: undefined, userAgent: undefined, time: Date.now(), line: status === 400 ? requestLineOf((err as { rawPacket?: unknown }).rawPacket) : '-' });
   });
   // Past maxConnections node closes a new connection at once; say so (not for each one).
   server.on('drop', (d?: { remoteAddress?: string }) => rateLimited('drop', `keycard: connection from ${d?.remoteAddress ?? '?'} closed: limits.maxConnections (${handler.config.data.limits.maxConnections}) reached`));

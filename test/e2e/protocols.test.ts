@@ -188,9 +188,13 @@ describe('one TLS server, the same answers over HTTP/1.1 and HTTP/2', () => {
         .map((m) => `${m[1]} ${m[2]} ${m[4]} ${m[5]}`)
         .sort();
     const h1 = entries('1.1');
-    const h2 = entries('2.0');
-    expect(h2.length).toBeGreaterThanOrEqual(TABLE.length - 1); // the 414 is answered before the handler
+    // Over HTTP/1.1 node's parser refuses a header block too large before the request line is
+    // known, so that 431 is logged as "-"; over HTTP/2 the request is known.
+    const h2 = entries('2.0').filter((e) => !e.includes(' 431 '));
+    expect(h2.length).toBeGreaterThanOrEqual(TABLE.length);
     for (const e of h2) expect(h1).toContain(e);
+    expect(lines.some((l) => l.includes('"GET /hello.txt HTTP/2.0" 431 '))).toBe(true);
+    expect(lines.some((l) => l.includes('"-" 431 '))).toBe(true);
     expect(h2).toContain('GET /.env 403 308');
     await vi.waitFor(() => expect(srv.stderr()).toMatch(/KC301 DOTFILE_DENIED/), { timeout: 5_000, interval: 20 });
   });
