@@ -6,7 +6,10 @@
 //     time): the /proc readlink is skipped only when the descriptor is the very file, unchanged,
 //     whose real path was read;
 //   - directories known to be searchable and free of symbolic links up to the root, from which a
-//     refusal's explanation (the component walk) may start instead of from the root.
+//     refusal's explanation (the component walk) may start instead of from the root;
+//   - paths whose open failed: the next request for one asks the walk first, whose lstat
+//     answers a missing path without the exception a failed open costs (several times the
+//     syscall). For a file the open found unreadable (EACCES), what the walk saw of it is kept.
 //
 // STALENESS BOUND: an entry is used for at most RECENT_TTL_MS after it was learned. Neither fact
 // ever turns a refusal into a success by itself: the open, and with it the kernel's permission
@@ -18,6 +21,14 @@
 //     already served by it);
 //   - a refusal names the reason its last component gives (404 missing, 403 unreadable) where a
 //     fresh walk would name the link (SYMLINK_*).
+// A failed open remembered changes no answer but one: the walk runs on every request and its
+// refusal is the one a failed open would have led to, and a path the walk now finds is opened
+// again. The exception is a file found unreadable: it is refused again without an open while a
+// fresh walk shows the very same inode with the same mode, owner, group, size and times. Any
+// chmod, chown, ACL change (setxattr), write or replacement moves one of those, so it is seen
+// at once; what the bound allows, for at most that long, is a change the inode does not record
+// (an LSM policy reloaded, a mount option) or a second ACL change within the kernel's ctime
+// tick that leaves the mode as it was.
 import type { FileFacts } from './probe.js';
 
 export const RECENT_TTL_MS = 1000;
@@ -34,9 +45,16 @@ interface RealEntry {
   at: number;
 }
 
+interface FailedOpen {
+  at: number;
+  /** For EACCES on a regular file: what the walk saw of it then. */
+  unreadable?: { dev: number; ino: number; mode: number; uid: number; gid: number; ctimeMs: number; size: number; mtimeMs: number };
+}
+
 export class RecentPaths {
   private readonly reals = new Map<string, RealEntry>();
   private readonly dirs = new Map<string, number>();
+  private readonly failed = new Map<string, FailedOpen>();
 
   constructor(
     private readonly ttlMs = RECENT_TTL_MS,
@@ -73,8 +91,38 @@ export class RecentPaths {
     this.dirs.set(dir, this.now());
   }
 
+  /** Did opening `p` fail within the bound? Then the walk is asked before any open. */
+  openFailed(p: string): boolean {
+    const e = this.failed.get(p);
+    return e !== undefined && this.now() - e.at <= this.ttlMs;
+  }
+
+  /** Records a failed open of `p`; `unreadable` is what the walk saw of the file when the open met EACCES. */
+  rememberFailedOpen(p: string, unreadable?: FileFacts): void {
+    if (this.failed.size >= MAX_ENTRIES) this.failed.clear();
+    const at = this.now();
+    const st = unreadable;
+    this.failed.set(
+      p,
+      st?.ctimeMs === undefined ? { at } : { at, unreadable: { dev: st.dev, ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid, ctimeMs: st.ctimeMs, size: st.size, mtimeMs: st.mtimeMs } },
+    );
+  }
+
+  /** Is `st` (what a fresh walk saw at `p`) the very file whose open met EACCES within the bound? */
+  stillUnreadable(p: string, st: FileFacts): boolean {
+    const e = this.failed.get(p);
+    const u = e?.unreadable;
+    if (u === undefined || this.now() - e!.at > this.ttlMs) return false;
+    return u.ino === st.ino && u.dev === st.dev && u.ctimeMs === st.ctimeMs && u.mode === st.mode && u.uid === st.uid && u.gid === st.gid && u.size === st.size && u.mtimeMs === st.mtimeMs;
+  }
+
+  forgetFailedOpen(p: string): void {
+    this.failed.delete(p);
+  }
+
   clear(): void {
     this.reals.clear();
     this.dirs.clear();
+    this.failed.clear();
   }
 }

@@ -81,9 +81,20 @@ function directory(inp: ResolveInput, fsPath: string, readable: boolean): Resolu
     const indexPath = `${fsPath}/${name}`;
     const segments = [...inp.segments, name];
     const indexUrl = urlPath + name;
+    // Most directories have no index: once its open failed, a missing index is seen by an
+    // lstat, which answers without an exception (fs/recent.ts).
+    if (probe.recent?.openFailed(indexPath)) {
+      const l = probe.lstat(indexPath);
+      if (l === 'ENOENT' || l === 'ENOTDIR') {
+        inp.trace?.push({ check: 'index', detail: `${indexPath}: ${l}` });
+        continue;
+      }
+      probe.recent.forgetFailedOpen(indexPath);
+    }
     const r = probe.open(indexPath);
     if (typeof r === 'string') {
       if (r === 'ENOENT' || r === 'ENOTDIR' || r === 'ENAMETOOLONG') {
+        if (r !== 'ENAMETOOLONG') probe.recent?.rememberFailedOpen(indexPath);
         inp.trace?.push({ check: 'index', detail: `${indexPath}: ${r}` });
         continue;
       }
@@ -126,14 +137,27 @@ export function resolve(inp: ResolveInput): Resolution {
   const fsPath = segments.length ? root + '/' + segments.join('/') : root;
   // explain: record every component once; later walks on this request add no trace lines.
   if (inp.trace) walk(root, segments, urlPath, eff.symlinks, eff.source.symlinks, probe, inp.trace);
+  const recent = probe.recent;
+  if (recent?.openFailed(fsPath)) {
+    // Refused a moment ago: the walk answers first, as it would after a failed open, without
+    // the exception that open costs. A path it now finds is opened as usual (fs/recent.ts).
+    const w = walk(root, segments, urlPath, eff.symlinks, eff.source.symlinks, probe);
+    if (!w.ok) return { decision: w.decision };
+    if (!inp.trailingSlash && recent.stillUnreadable(fsPath, w.stat)) return { decision: errnoDecision(urlPath, fsPath, 'EACCES') };
+    recent.forgetFailedOpen(fsPath);
+  }
   const r = probe.open(fsPath);
   if (typeof r === 'string') {
     if (r === 'EMFILE' || r === 'ENFILE' || r === 'ENAMETOOLONG') return { decision: errnoDecision(urlPath, fsPath, r) };
     const w = walk(root, segments, urlPath, eff.symlinks, eff.source.symlinks, probe);
-    if (!w.ok) return { decision: w.decision };
+    if (!w.ok) {
+      recent?.rememberFailedOpen(fsPath);
+      return { decision: w.decision };
+    }
     // Everything on the way is searchable and allowed, so the object itself refused the open.
     if (w.stat.isDirectory()) return directory(inp, fsPath, false);
     if (inp.trailingSlash && segments.length) return { decision: errnoDecision(urlPath, fsPath + '/', 'ENOTDIR') };
+    if (r === 'EACCES' && w.stat.isFile()) recent?.rememberFailedOpen(fsPath, w.stat);
     return { decision: errnoDecision(urlPath, fsPath, r) };
   }
   const refused = symlinkRefusal(inp, segments, urlPath, r, fsPath);

@@ -25,6 +25,8 @@ beforeAll(async () => {
         'bytes-20k.bin': { content: Buffer.from(Array.from({ length: 20 * 1024 }, (_, i) => (i * 13) & 0xff)) },
         d: { dir: { 'f.txt': 'inside\n' } },
         e: { dir: { 'g.txt': 'inside e\n' } },
+        'locked.txt': { content: 'unlocked\n', mode: 0o000 },
+        plain: { dir: { 'a.txt': 'a\n' } },
       },
     },
     outside: { dir: { 'f.txt': 'outside the root\n' } },
@@ -112,5 +114,48 @@ describe('what the walk remembers', () => {
     const res = await get('/d/f.txt');
     expect([res.status, reason(res)]).toEqual([403, 'KC405 SYMLINK_ESCAPES_ROOT']);
     expect(res.text).not.toContain('outside the root');
+  });
+});
+
+// A refusal repeated is answered by the walk before any open (fs/recent.ts); whatever changes
+// on disk is still seen by the very next request.
+describe('what a refusal remembers', () => {
+  it('a missing file is served on the very next request once it exists, and is 404 once gone', async () => {
+    for (let i = 0; i < 3; i++) expect((await get('/later.txt')).status).toBe(404);
+    fs.writeFileSync(fx.path('site/later.txt'), 'here now\n');
+    expect((await get('/later.txt')).text).toBe('here now\n');
+    fs.unlinkSync(fx.path('site/later.txt'));
+    expect((await get('/later.txt')).status).toBe(404);
+  });
+
+  it('an unreadable file refused again and again is served the very next request after chmod 644', async () => {
+    if (!SERVER_USER && process.getuid?.() === 0) return; // root reads anything
+    const file = fx.path('site/locked.txt');
+    for (let i = 0; i < 3; i++) {
+      const res = await get('/locked.txt');
+      expect([res.status, reason(res)]).toEqual([403, 'KC402 FILE_PERMISSION']);
+    }
+    fs.chmodSync(file, 0o644);
+    expect((await get('/locked.txt')).text).toBe('unlocked\n');
+    fs.chmodSync(file, 0o000);
+    for (let i = 0; i < 3; i++) expect((await get('/locked.txt')).status).toBe(403);
+    // Replaced by a readable file of the same size: another inode, opened at once.
+    fs.writeFileSync(fx.path('site/locked.new'), 'replaced\n', { mode: 0o644 });
+    fs.renameSync(fx.path('site/locked.new'), file);
+    expect((await get('/locked.txt')).text).toBe('replaced\n');
+    fs.chmodSync(file, 0o000);
+    expect((await get('/locked.txt')).status).toBe(403);
+    fs.unlinkSync(file);
+    const gone = await get('/locked.txt');
+    expect([gone.status, reason(gone)]).toEqual([404, 'KC400 NOT_FOUND']);
+  });
+
+  it('a directory without an index serves one on the very next request once it is written', async () => {
+    for (let i = 0; i < 3; i++) expect((await get('/plain/')).status).toBe(403);
+    fs.writeFileSync(fx.path('site/plain/index.html'), '<p>index</p>\n');
+    expect((await get('/plain/')).text).toBe('<p>index</p>\n');
+    fs.unlinkSync(fx.path('site/plain/index.html'));
+    const res = await get('/plain/');
+    expect([res.status, reason(res)]).toEqual([403, 'KC501 DIRECTORY_NO_INDEX']);
   });
 });

@@ -101,6 +101,26 @@ describe('RecentPaths', () => {
     now += RECENT_TTL_MS + 1;
     expect(r.isPlainDir('/srv/d')).toBe(false);
   });
+
+  it(`remembers a failed open for ${RECENT_TTL_MS} ms, and an unreadable file by every fact that records a change`, () => {
+    let now = T0;
+    const r = new RecentPaths(RECENT_TTL_MS, () => now);
+    r.rememberFailedOpen('/srv/missing');
+    expect(r.openFailed('/srv/missing')).toBe(true);
+    expect(r.stillUnreadable('/srv/missing', facts())).toBe(false); // a missing path is walked, then opened
+    const locked = facts({ mode: 0o100000 });
+    r.rememberFailedOpen('/srv/locked', locked);
+    expect(r.stillUnreadable('/srv/locked', facts({ mode: 0o100000 }))).toBe(true);
+    for (const changed of [{ mode: 0o100644 }, { ino: 8 }, { dev: 2 }, { uid: 1 }, { gid: 1 }, { size: 6 }, { mtimeMs: T0 - 9_000 }, { ctimeMs: T0 - 9_000 }]) {
+      expect(r.stillUnreadable('/srv/locked', facts({ mode: 0o100000, ...changed })), JSON.stringify(changed)).toBe(false);
+    }
+    r.forgetFailedOpen('/srv/locked');
+    expect(r.openFailed('/srv/locked')).toBe(false);
+    r.rememberFailedOpen('/srv/locked', locked);
+    now += RECENT_TTL_MS + 1;
+    expect(r.openFailed('/srv/missing')).toBe(false);
+    expect(r.stillUnreadable('/srv/locked', locked)).toBe(false);
+  });
 });
 
 describe('the walk with a serving probe', () => {
