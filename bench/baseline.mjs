@@ -4,15 +4,30 @@
 // server on this machine, so keycard's refusals (decided before or after the filesystem) are
 // compared against it.
 //
-//   node bench/baseline.mjs [--port N] [--host ADDR]
+// With `--page keycard` it sends, still prebuilt, the very answer keycard gives a dotfile: its
+// six header fields (Server, X-Content-Type-Options, Vary, Content-Type, Content-Security-Policy,
+// Content-Length) and its page with the signature line, as one string. What keycard costs above
+// this is the decision and the log; what this costs above the plain baseline is node's work on
+// the extra header fields.
+//
+//   node bench/baseline.mjs [--port N] [--host ADDR] [--page plain|keycard]
 // prints `listening on http://HOST:PORT` as its first stdout line, like `keycard serve`.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 import { serveAndAnnounce } from './lib.mjs';
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', short: 'p', default: '0' }, host: { type: 'string', short: 'H', default: '127.0.0.1' } },
+  options: {
+    port: { type: 'string', short: 'p', default: '0' },
+    host: { type: 'string', short: 'H', default: '127.0.0.1' },
+    page: { type: 'string', default: 'plain' },
+  },
 });
+if (values.page !== 'plain' && values.page !== 'keycard') {
+  console.error(`baseline: --page must be plain or keycard, not ${values.page}`);
+  process.exit(2);
+}
 
 const BODY = Buffer.from(
   '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>403 Forbidden</title>\n</head><body>\n' +
@@ -21,8 +36,36 @@ const BODY = Buffer.from(
 );
 const HEADERS = { 'Content-Type': 'text/html; charset=iso-8859-1', 'Content-Length': BODY.length };
 
-const server = http.createServer((req, res) => {
-  res.writeHead(403, HEADERS);
-  res.end(req.method === 'HEAD' ? undefined : BODY);
-});
+function keycardAnswer(port) {
+  const { version } = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const banner = `keycard/${version}`;
+  const page =
+    '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd">\n<html><head>\n<title>403 Forbidden</title>\n</head><body>\n' +
+    `<h1>Forbidden</h1>\n<p>You don't have permission to access this resource.</p>\n<hr>\n<address>${banner} Server at ${values.host} Port ${port}</address>\n</body></html>\n`;
+  const headers = {
+    Server: banner,
+    'X-Content-Type-Options': 'nosniff',
+    Vary: 'Accept',
+    'Content-Type': 'text/html; charset=iso-8859-1',
+    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
+    'Content-Length': Buffer.byteLength(page, 'latin1'),
+  };
+  return { page, headers };
+}
+
+let server;
+if (values.page === 'keycard') {
+  let answer;
+  server = http.createServer((req, res) => {
+    answer ??= keycardAnswer(req.socket.localPort);
+    res.writeHead(403, answer.headers);
+    if (req.method === 'HEAD') res.end();
+    else res.end(answer.page, 'latin1'); // one write with the head, as keycard sends it
+  });
+} else {
+  server = http.createServer((req, res) => {
+    res.writeHead(403, HEADERS);
+    res.end(req.method === 'HEAD' ? undefined : BODY);
+  });
+}
 serveAndAnnounce(server, Number(values.port), values.host);

@@ -156,6 +156,12 @@ async function defineServers(fx) {
     version: `node:http ${process.version}`,
     start: () => startServer({ name: 'bare', cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/baseline.mjs'), '--port', '0'], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
   });
+  // The answer keycard gives a dotfile, prebuilt: the same header fields and page, no decision.
+  defs.push({
+    name: 'bare-page',
+    version: `node:http ${process.version}, keycard's 403 page and header fields`,
+    start: () => startServer({ name: 'bare-page', cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/baseline.mjs'), '--port', '0', '--page', 'keycard'], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
+  });
   defs.push({
     name: 'floor',
     version: 'bench/floor.mjs (open, fstat, readlink, read, close; listings: readdir, stat)',
@@ -254,7 +260,9 @@ const WORKLOADS = [
   { id: '10m', title: 'GET 10 MiB file', path: '/10m.bin', servers: FILE_PEERS, expect: 200, bytes: true, instances: { keycard: 'keycard-fresh' } },
   // Peers do not refuse dotfiles the way keycard does (sirv and serve say 404, http-server and
   // nginx serve the file): keycard's pre-filesystem 403 is compared with the bare baseline only.
-  { id: 'dotfile', title: '403 dotfile (before the fs)', path: '/.secret', servers: ['keycard', 'bare'], expect: 403 },
+  // bare-page sends keycard's very answer prebuilt: what separates it from bare is node's work on
+  // keycard's header fields; what separates keycard from it is the decision and the log.
+  { id: 'dotfile', title: '403 dotfile (before the fs)', path: '/.secret', servers: ['keycard', 'bare-page', 'bare'], expect: 403 },
   { id: '404', title: '404 missing file', path: '/no-such-file.txt', servers: ['keycard', 'sirv', 'nginx', 'floor', 'bare'], expect: 404 },
   // The peers run as root and would read the file; nginx's worker runs as nobody, so its 403
   // is a real one and is shown for reference. sirv, serve and http-server cannot take part.
@@ -272,7 +280,7 @@ if (COMPARE_CLI) {
 }
 
 function expectedStatus(w, server) {
-  if (server === 'bare') return 403;
+  if (server === 'bare' || server === 'bare-page') return 403;
   return w.expect;
 }
 
@@ -634,6 +642,9 @@ async function main() {
       ['404', '404: keycard ÷ floor req/s', paired('404', 'keycard', 'floor'), undefined],
       ['listing', 'listing 1,000: keycard ÷ floor req/s', paired('listing', 'keycard', 'floor'), undefined],
       ['listing', 'listing 1,000: floor ÷ nginx req/s', paired('listing', 'floor', 'nginx'), undefined],
+      // Not targets either: the dotfile's gap to bare, split into header fields and decision.
+      ['dotfile', '403 dotfile: bare-page ÷ bare req/s', paired('dotfile', 'bare-page', 'bare'), undefined],
+      ['dotfile', '403 dotfile: keycard ÷ bare-page req/s', paired('dotfile', 'keycard', 'bare-page'), undefined],
     ];
     const targets = T.filter(([wid]) => WORKLOADS.some((w) => w.id === wid) && (wid !== 'deep' || WORKLOADS.some((w) => w.id === '1k'))).map(([workload, what, value, need, kind = 'min']) => ({
       workload,
