@@ -35,12 +35,20 @@ export const RECENT_TTL_MS = 1000;
 /** Entries per map; past it the map starts afresh (a scan of random paths must not grow it). */
 const MAX_ENTRIES = 4096;
 
+/** What tells one unchanged file from another: ctime moves on any rename, link, chmod or write. */
+type Identity = Pick<FileFacts, 'dev' | 'ino' | 'size' | 'mtimeMs'> & { ctimeMs: number };
+
+function identityOf(st: FileFacts): Identity | undefined {
+  // Without a ctime there is nothing to tell a changed file by: nothing is remembered.
+  return st.ctimeMs === undefined ? undefined : { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+}
+
+function sameFile(id: Identity, st: FileFacts): boolean {
+  return id.ino === st.ino && id.dev === st.dev && id.ctimeMs === st.ctimeMs && id.size === st.size && id.mtimeMs === st.mtimeMs;
+}
+
 interface RealEntry {
-  dev: number;
-  ino: number;
-  ctimeMs: number | undefined;
-  size: number;
-  mtimeMs: number;
+  id: Identity;
   real: string;
   at: number;
 }
@@ -48,7 +56,7 @@ interface RealEntry {
 interface FailedOpen {
   at: number;
   /** For EACCES on a regular file: what the walk saw of it then. */
-  unreadable?: { dev: number; ino: number; mode: number; uid: number; gid: number; ctimeMs: number; size: number; mtimeMs: number };
+  unreadable?: { id: Identity; mode: number; uid: number; gid: number };
 }
 
 export class RecentPaths {
@@ -69,15 +77,15 @@ export class RecentPaths {
    */
   realOf(p: string, st: FileFacts): string | undefined {
     const e = this.reals.get(p);
-    if (e === undefined || e.ctimeMs === undefined || this.now() - e.at > this.ttlMs) return undefined;
-    if (e.ino !== st.ino || e.dev !== st.dev || e.ctimeMs !== st.ctimeMs || e.size !== st.size || e.mtimeMs !== st.mtimeMs) return undefined;
+    if (e === undefined || this.now() - e.at > this.ttlMs || !sameFile(e.id, st)) return undefined;
     return e.real;
   }
 
   rememberReal(p: string, st: FileFacts, real: string): void {
-    if (st.ctimeMs === undefined) return; // nothing to tell a changed file by
+    const id = identityOf(st);
+    if (id === undefined) return;
     if (this.reals.size >= MAX_ENTRIES) this.reals.clear();
-    this.reals.set(p, { dev: st.dev, ino: st.ino, ctimeMs: st.ctimeMs, size: st.size, mtimeMs: st.mtimeMs, real, at: this.now() });
+    this.reals.set(p, { id, real, at: this.now() });
   }
 
   /** Was `dir` seen, within the bound, as a searchable directory with no link on its path? */
@@ -100,20 +108,18 @@ export class RecentPaths {
   /** Records a failed open of `p`; `unreadable` is what the walk saw of the file when the open met EACCES. */
   rememberFailedOpen(p: string, unreadable?: FileFacts): void {
     if (this.failed.size >= MAX_ENTRIES) this.failed.clear();
-    const at = this.now();
-    const st = unreadable;
-    this.failed.set(
-      p,
-      st?.ctimeMs === undefined ? { at } : { at, unreadable: { dev: st.dev, ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid, ctimeMs: st.ctimeMs, size: st.size, mtimeMs: st.mtimeMs } },
-    );
+    const id = unreadable === undefined ? undefined : identityOf(unreadable);
+    const entry: FailedOpen = { at: this.now() };
+    if (unreadable !== undefined && id !== undefined) entry.unreadable = { id, mode: unreadable.mode, uid: unreadable.uid, gid: unreadable.gid };
+    this.failed.set(p, entry);
   }
 
   /** Is `st` (what a fresh walk saw at `p`) the very file whose open met EACCES within the bound? */
   stillUnreadable(p: string, st: FileFacts): boolean {
     const e = this.failed.get(p);
-    const u = e?.unreadable;
-    if (u === undefined || this.now() - e!.at > this.ttlMs) return false;
-    return u.ino === st.ino && u.dev === st.dev && u.ctimeMs === st.ctimeMs && u.mode === st.mode && u.uid === st.uid && u.gid === st.gid && u.size === st.size && u.mtimeMs === st.mtimeMs;
+    if (e?.unreadable === undefined || this.now() - e.at > this.ttlMs) return false;
+    const u = e.unreadable;
+    return sameFile(u.id, st) && u.mode === st.mode && u.uid === st.uid && u.gid === st.gid;
   }
 
   forgetFailedOpen(p: string): void {
