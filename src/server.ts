@@ -185,6 +185,11 @@ export function redirectPath(url: string | undefined): string {
   });
 }
 
+/** The status for a request node's parser gave up on: headers too large, too slow, or malformed. */
+function clientErrorStatus(code: string | undefined): 400 | 408 | 431 {
+  return code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+}
+
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
@@ -318,7 +323,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
       return;
     }
     if (err.code === 'HPE_INVALID_METHOD' && replayUnparsed(handler, socket, (err as { rawPacket?: unknown }).rawPacket, handler.config.data.limits.maxUrlLength)) return;
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const status = clientErrorStatus(err.code);
     const { text, bodyLength } = rawErrorResponse(status, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80);
     endAndForget(socket, text);
     handler.logAnswered({ client: socket.remoteAddress ?? '-', method: '-', target: '-', httpVersion: '1.1', status, bytes: bodyLength, referer: undefined, userAgent: undefined, time: Date.now(), line: status === 400 ? requestLineOf((err as { rawPacket?: unknown }).rawPacket) : '-' });
@@ -374,7 +379,7 @@ export function createKeycardServer(config: Config, options: ServerOptions = {})
     redirect.on('connection', trackH1);
     redirect.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || err.code === 'ECONNRESET') socket.destroy();
-      else endAndForget(socket, rawErrorResponse(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400, socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80).text);
+      else endAndForget(socket, rawErrorResponse(clientErrorStatus(err.code), socket.localAddress ?? handler.config.data.host, socket.localPort ?? 80).text);
     });
   }
 
