@@ -162,6 +162,14 @@ async function defineServers(fx) {
     version: `node:http ${process.version}, keycard's 403 page and header fields`,
     start: () => startServer({ name: 'bare-page', cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/baseline.mjs'), '--port', '0', '--page', 'keycard'], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
   });
+  // keycard's own server and error line with the decision for free (bench/ceiling.mjs): the
+  // most keycard could reach on the dotfile without dropping its framing or its log.
+  const ceiling = (name, quiet) => ({
+    name,
+    version: `bench/ceiling.mjs${quiet ? ' --quiet' : ''} (keycard's server, prebuilt dotfile answer${quiet ? ', no error line' : ', error line'})`,
+    start: () => startServer({ name, cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/ceiling.mjs'), fx.root, '--port', '0', ...(quiet ? ['--quiet'] : [])], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
+  });
+  defs.push(ceiling('ceiling', false), ceiling('ceiling-quiet', true));
   defs.push({
     name: 'floor',
     version: 'bench/floor.mjs (open, fstat, readlink, read, close; listings: readdir, stat)',
@@ -261,8 +269,9 @@ const WORKLOADS = [
   // Peers do not refuse dotfiles the way keycard does (sirv and serve say 404, http-server and
   // nginx serve the file): keycard's pre-filesystem 403 is compared with the bare baseline only.
   // bare-page sends keycard's very answer prebuilt: what separates it from bare is node's work on
-  // keycard's header fields; what separates keycard from it is the decision and the log.
-  { id: 'dotfile', title: '403 dotfile (before the fs)', path: '/.secret', servers: ['keycard', 'bare-page', 'bare'], expect: 403 },
+  // keycard's header fields. ceiling sends it from keycard's own server and logs keycard's error
+  // line (ceiling-quiet does not): what separates keycard from ceiling is the decision itself.
+  { id: 'dotfile', title: '403 dotfile (before the fs)', path: '/.secret', servers: ['keycard', 'ceiling', 'ceiling-quiet', 'bare-page', 'bare'], expect: 403 },
   { id: '404', title: '404 missing file', path: '/no-such-file.txt', servers: ['keycard', 'sirv', 'nginx', 'floor', 'bare'], expect: 404 },
   // The peers run as root and would read the file; nginx's worker runs as nobody, so its 403
   // is a real one and is shown for reference. sirv, serve and http-server cannot take part.
@@ -280,7 +289,7 @@ if (COMPARE_CLI) {
 }
 
 function expectedStatus(w, server) {
-  if (server === 'bare' || server === 'bare-page') return 403;
+  if (server === 'bare' || server === 'bare-page' || server.startsWith('ceiling')) return 403;
   return w.expect;
 }
 
@@ -644,7 +653,10 @@ async function main() {
       ['listing', 'listing 1,000: floor ÷ nginx req/s', paired('listing', 'floor', 'nginx'), undefined],
       // Not targets either: the dotfile's gap to bare, split into header fields and decision.
       ['dotfile', '403 dotfile: bare-page ÷ bare req/s', paired('dotfile', 'bare-page', 'bare'), undefined],
-      ['dotfile', '403 dotfile: keycard ÷ bare-page req/s', paired('dotfile', 'keycard', 'bare-page'), undefined],
+      ['dotfile', '403 dotfile: ceiling-quiet ÷ bare-page req/s (the server frame)', paired('dotfile', 'ceiling-quiet', 'bare-page'), undefined],
+      ['dotfile', '403 dotfile: ceiling ÷ ceiling-quiet req/s (the error line)', paired('dotfile', 'ceiling', 'ceiling-quiet'), undefined],
+      ['dotfile', '403 dotfile: ceiling ÷ bare req/s (keycard, decision free)', paired('dotfile', 'ceiling', 'bare'), undefined],
+      ['dotfile', '403 dotfile: keycard ÷ ceiling req/s (the decision)', paired('dotfile', 'keycard', 'ceiling'), undefined],
     ];
     const targets = T.filter(([wid]) => WORKLOADS.some((w) => w.id === wid) && (wid !== 'deep' || WORKLOADS.some((w) => w.id === '1k'))).map(([workload, what, value, need, kind = 'min']) => ({
       workload,

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as fs from 'node:fs';
 import type { Config } from '../config/load.js';
-import { decide, type Decided } from '../policy/decide.js';
+import { decide, type Decided, type RequestFacts } from '../policy/decide.js';
 import { ALLOW_HEADER } from '../policy/request.js';
 import { resolve } from '../policy/resolve.js';
 import { effectiveFor, type Effective } from '../policy/effective.js';
@@ -13,11 +13,11 @@ import { AuthVerifier } from '../auth/verifier.js';
 import { servingProbe, type FsProbe } from '../fs/probe.js';
 import { ContentCache } from '../fs/content.js';
 import { visibleReason, visibleStatus, type Decision } from '../decision.js';
-import { REASONS } from '../reasons.js';
+import { REASONS, type ReasonName } from '../reasons.js';
 import { SERVER_BANNER } from '../version.js';
 import { addressLine, escapeHtml, prefersJson, renderErrorJson, renderErrorPage } from './pages.js';
 import { accessLine, errorLine, BufferedWriter, type AccessEntry } from './log.js';
-import { sendFile, setLength, notedLength, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Headers } from './respond.js';
+import { sendFile, setLength, noteLength, notedLength, contentTypeFor, applyPolicyHeaders, mergeHeaders, type Headers } from './respond.js';
 import { encodePath } from '../policy/url.js';
 import type { Opened } from '../fs/probe.js';
 import { gatherListing, LISTINGS_AT_ONCE, Turns } from './listing.js';
@@ -104,11 +104,14 @@ function customPage(config: Config, status: number, probe: FsProbe, docs?: Effec
   }
 }
 
-function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, probe: FsProbe, extra?: Record<string, string>, docs?: Effective['errorDocuments']): void {
-  const status = visibleStatus(d);
-  const reason = visibleReason(d);
-  const head = req.method === 'HEAD';
-  const headers: Record<string, string | number> = { ...BASE_HEADERS, Vary: 'Accept' };
+interface ErrorAnswer {
+  headers: Headers;
+  body: string | Buffer;
+}
+
+/** The head and page of a refusal, as sendError sends them. */
+function errorAnswer(req: IncomingMessage, d: Decision, status: number, reason: ReasonName, json: boolean, config: Config, probe: FsProbe, extra?: Record<string, string>, docs?: Effective['errorDocuments']): ErrorAnswer {
+  const headers: Headers = { ...BASE_HEADERS, Vary: 'Accept' };
   // What the policy adds to this answer: WWW-Authenticate, Retry-After, CORS.
   mergeHeaders(headers, extra);
   if (d.reason === 'METHOD_NOT_ALLOWED' || d.reason === 'METHOD_NOT_IMPLEMENTED') headers.Allow = ALLOW_HEADER;
@@ -116,7 +119,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
   const explain = config.data.explainErrors;
   if (explain) headers['Keycard-Reason'] = `${REASONS[reason].code} ${reason}`;
   let body: string | Buffer;
-  if (prefersJson(req.headers.accept)) {
+  if (json) {
     headers['Content-Type'] = 'application/json';
     body = renderErrorJson(status, reason, explain ? { hint: REASONS[reason].hint } : undefined);
   } else {
@@ -131,11 +134,51 @@ function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, confi
       body = renderErrorPage({ status, method: req.method ?? 'GET', address: address(req, config), errorDocumentFailed: custom !== undefined && 'failed' in custom ? custom.failed : undefined, extra });
     }
   }
-  setLength(res, headers, typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length);
+  headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length;
+  return { headers, body };
+}
+
+// A refusal with no policy fields and no error document is the same for every request with the
+// same status, reason, method, format and signature line: prepared once per config, then sent
+// as it is (its fields frozen). Keyed by config, so an answer prepared under a config that a
+// reload has replaced is never sent under the new one. A refusal is a handful of kinds in
+// practice, so the few kept are searched in turn, which allocates nothing.
+interface Prepared extends ErrorAnswer {
+  status: number;
+  reason: ReasonName;
+  method: string;
+  json: boolean;
+  address: string;
+}
+const PREPARED = new WeakMap<Config, Prepared[]>();
+const PREPARED_MAX = 32;
+
+function preparedAnswer(req: IncomingMessage, d: Decision, status: number, reason: ReasonName, method: 'GET' | 'HEAD', json: boolean, config: Config, probe: FsProbe): ErrorAnswer {
+  const addr = json ? '' : address(req, config);
+  let kept = PREPARED.get(config);
+  if (kept === undefined) PREPARED.set(config, (kept = []));
+  for (const p of kept) {
+    if (p.status === status && p.reason === reason && p.method === method && p.json === json && p.address === addr) return p;
+  }
+  const answer = errorAnswer(req, d, status, reason, json, config, probe);
+  Object.freeze(answer.headers);
+  if (kept.length >= PREPARED_MAX) kept.length = 0;
+  kept.push({ ...answer, status, reason, method, json, address: addr });
+  return answer;
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, d: Decision, config: Config, probe: FsProbe, extra?: Record<string, string>, docs?: Effective['errorDocuments']): void {
+  const status = visibleStatus(d);
+  const reason = visibleReason(d);
+  const json = prefersJson(req.headers.accept);
+  const plain = extra === undefined && docs === undefined && (json || config.data.errorPages[String(status) as keyof typeof config.data.errorPages] === undefined);
+  const method = req.method;
+  const { headers, body } = plain && (method === 'GET' || method === 'HEAD') ? preparedAnswer(req, d, status, reason, method, json, config, probe) : errorAnswer(req, d, status, reason, json, config, probe, extra, docs);
+  noteLength(res, headers['Content-Length'] as number);
   res.writeHead(status, headers);
   // A page given as a string goes out in one write with the head (node joins them); a Buffer
   // would take a writev of two pieces, which costs a refusal a quarter of its time.
-  if (head) res.end();
+  if (req.method === 'HEAD') res.end();
   else if (typeof body === 'string') res.end(body, 'latin1');
   else res.end(body);
 }
@@ -267,6 +310,93 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
   // refusals must not cost a synchronous pipe write each.
   const writeError = options.errorLog === undefined ? (line: string) => (stderrWriter ??= new BufferedWriter(2)).write(line) : options.errorLog === false ? undefined : options.errorLog;
 
+  // The steps of a request are written once here, not as closures made anew for each request:
+  // a refusal is answered in a few tens of microseconds, and each closure is an allocation.
+  const judge = (facts: RequestFacts, cfg: Config): Decided => {
+    try {
+      return decide(facts, cfg, probe, false, verifier);
+    } catch (err) {
+      // A bug, never a crash: answer 500 and say so in the log.
+      return { decision: { verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}`, urlPath: facts.target, evidence: {} } };
+    }
+  };
+
+  const logDone = (req: IncomingMessage, res: ServerResponse, cfg: Config, started: number, decided: Decided, final: Decision): void => {
+    const client = decided.client ?? req.socket.remoteAddress ?? '-';
+    if (writeError && final.verdict !== 'allow' && final.verdict !== 'listing' && final.verdict !== 'options' && final.verdict !== 'redirect') {
+      writeError(errorLine(final, client, req.socket.remotePort, started));
+    }
+    if (writeAccess && (options.accessLog !== undefined || cfg.data.accessLog)) {
+      const log = writeAccess;
+      const write = (): void => log(accessLine({ client, method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode, bytes: bytesSent(res), referer: req.headers.referer, userAgent: req.headers['user-agent'], time: started }));
+      // Once end() has been called, status and length are final: log now, without a
+      // listener per request; likewise once destroyed ('close' may have fired already).
+      // A body still streaming is logged when it closes.
+      if (res.writableEnded || res.destroyed) write();
+      else res.once('close', write);
+    }
+  };
+
+  const answer = (req: IncomingMessage, res: ServerResponse, next: Next | undefined, cfg: Config, started: number, decided: Decided): void => {
+    const d = decided.decision;
+    if (next && visibleStatus(d) === 404 && d.verdict !== 'allow') {
+      // Mounted as middleware: "not here" lets the next handler try. A hidden 403 looks exactly
+      // like a missing file to the client, but it is a real refusal, so the error log says why.
+      if (decided.file) probe.close(decided.file.opened.fd);
+      if (d.masked && writeError) writeError(errorLine(d, decided.client ?? req.socket.remoteAddress ?? '-', req.socket.remotePort, started));
+      next();
+      return;
+    }
+    switch (d.verdict) {
+      case 'allow': {
+        const { opened, fsPath } = decided.file!;
+        const openVariant = (suffix: string): Opened | undefined => sidecar(req, cfg, probe, fsPath, suffix, verifier);
+        // Response headers follow the file actually sent: an index is served with the rules
+        // for /dir/index.html (as after Apache's DirectoryIndex internal redirect), so a
+        // `**/*.html` rule covers it. Access was decided on the request's own path.
+        const fileUrl = fsPath === cfg.root + d.urlPath ? d.urlPath : urlPathOf(cfg, fsPath);
+        const effective = fileUrl !== undefined && fileUrl !== d.urlPath ? effectiveFor(cfg, fileUrl) : decided.effective!;
+        try {
+          sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant, cache });
+        } catch (err) {
+          // A bug, never a crash (sendFile has closed the descriptor).
+          const failed: Decision = { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}` };
+          if (res.headersSent) res.destroy();
+          else sendError(req, res, failed, cfg, probe, decided.headers, decided.effective?.errorDocuments);
+          logDone(req, res, cfg, started, decided, failed);
+          return;
+        }
+        logDone(req, res, cfg, started, decided, d);
+        return;
+      }
+      case 'listing':
+        sendListing(req, res, decided, cfg, probe, listings).then(
+          (final) => logDone(req, res, cfg, started, decided, final),
+          (err: unknown) => {
+            res.destroy();
+            logDone(req, res, cfg, started, decided, { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: String(err) });
+          },
+        );
+        return;
+      case 'options':
+        {
+          const headers: Headers = { ...BASE_HEADERS, Allow: ALLOW_HEADER };
+          mergeHeaders(headers, decided.headers); // a CORS preflight's answer
+          setLength(res, headers, 0);
+          res.writeHead(d.status, headers).end();
+        }
+        logDone(req, res, cfg, started, decided, d);
+        return;
+      case 'redirect':
+        sendRedirect(req, res, d, cfg, decided.headers);
+        logDone(req, res, cfg, started, decided, d);
+        return;
+      default:
+        sendError(req, res, d, cfg, probe, decided.headers, decided.effective?.errorDocuments);
+        logDone(req, res, cfg, started, decided, d);
+    }
+  };
+
   const handler = function keycard(req: IncomingMessage, res: ServerResponse, next?: Next): void {
     if (next && req.method !== 'GET' && req.method !== 'HEAD') {
       // As middleware keycard serves files and nothing else: other methods belong to the
@@ -276,100 +406,19 @@ export function createHandler(initial: Config, options: HandlerOptions = {}): Ha
     }
     const cfg = config; // a reload mid-request does not change this request's rules
     const started = Date.now();
-    const facts = { method: req.method ?? 'GET', target: req.url ?? '/', peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers };
-    const judge = (): Decided => {
-      try {
-        return decide(facts, cfg, probe, false, verifier);
-      } catch (err) {
-        // A bug, never a crash: answer 500 and say so in the log.
-        return { decision: { verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}`, urlPath: req.url ?? '/', evidence: {} } };
-      }
-    };
-    const first = judge();
+    const facts: RequestFacts = { method: req.method ?? 'GET', target: req.url ?? '/', peer: req.socket.remoteAddress ?? '', forwardedFor: forwarded(req), headers: req.headers };
+    const first = judge(facts, cfg);
     if (first.authPending) {
       // Credentials not seen before: verify off the event loop (bcrypt), then decide again,
       // now with the verdict cached. A failure to verify keeps the safe 401.
       const p = first.authPending;
       verifier.verify(p.file, p.user, p.password).then(
-        () => answer(judge()),
-        () => answer(first),
+        () => answer(req, res, next, cfg, started, judge(facts, cfg)),
+        () => answer(req, res, next, cfg, started, first),
       );
       return;
     }
-    answer(first);
-
-    function answer(decided: Decided): void {
-      const d = decided.decision;
-      const logDone = (final: Decision): void => {
-        const client = decided.client ?? req.socket.remoteAddress ?? '-';
-        if (writeError && final.verdict !== 'allow' && final.verdict !== 'listing' && final.verdict !== 'options' && final.verdict !== 'redirect') {
-          writeError(errorLine(final, client, req.socket.remotePort, started));
-        }
-        if (writeAccess && (options.accessLog !== undefined || cfg.data.accessLog)) {
-          const log = writeAccess;
-          const write = (): void => log(accessLine({ client, method: req.method ?? '-', target: req.url ?? '-', httpVersion: req.httpVersion, status: res.statusCode, bytes: bytesSent(res), referer: req.headers.referer, userAgent: req.headers['user-agent'], time: started }));
-          // Once end() has been called, status and length are final: log now, without a
-          // listener per request; likewise once destroyed ('close' may have fired already).
-          // A body still streaming is logged when it closes.
-          if (res.writableEnded || res.destroyed) write();
-          else res.once('close', write);
-        }
-      };
-
-      if (next && visibleStatus(d) === 404 && d.verdict !== 'allow') {
-        // Mounted as middleware: "not here" lets the next handler try. A hidden 403 looks exactly
-        // like a missing file to the client, but it is a real refusal, so the error log says why.
-        if (decided.file) probe.close(decided.file.opened.fd);
-        if (d.masked && writeError) writeError(errorLine(d, decided.client ?? req.socket.remoteAddress ?? '-', req.socket.remotePort, started));
-        next();
-        return;
-      }
-      switch (d.verdict) {
-        case 'allow': {
-          const { opened, fsPath } = decided.file!;
-          const openVariant = (suffix: string): Opened | undefined => sidecar(req, cfg, probe, fsPath, suffix, verifier);
-          // Response headers follow the file actually sent: an index is served with the rules
-          // for /dir/index.html (as after Apache's DirectoryIndex internal redirect), so a
-          // `**/*.html` rule covers it. Access was decided on the request's own path.
-          const fileUrl = fsPath === cfg.root + d.urlPath ? d.urlPath : urlPathOf(cfg, fsPath);
-          const effective = fileUrl !== undefined && fileUrl !== d.urlPath ? effectiveFor(cfg, fileUrl) : decided.effective!;
-          try {
-            sendFile(req, res, { opened, fsPath, effective, defaultType: cfg.data.defaultType, compress: cfg.data.compress, precompressed: cfg.data.precompressed, baseHeaders: BASE_HEADERS, decisionHeaders: decided.headers, openVariant, cache });
-          } catch (err) {
-            // A bug, never a crash (sendFile has closed the descriptor).
-            const failed: Decision = { ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: `internal error: ${(err as Error).stack ?? String(err)}` };
-            if (res.headersSent) res.destroy();
-            else sendError(req, res, failed, cfg, probe, decided.headers, decided.effective?.errorDocuments);
-            logDone(failed);
-            return;
-          }
-          logDone(d);
-          return;
-        }
-        case 'listing':
-          sendListing(req, res, decided, cfg, probe, listings).then(logDone, (err: unknown) => {
-            res.destroy();
-            logDone({ ...d, verdict: 'error', status: 500, reason: 'INTERNAL', code: REASONS.INTERNAL.code, message: String(err) });
-          });
-          return;
-        case 'options':
-          {
-            const headers: Headers = { ...BASE_HEADERS, Allow: ALLOW_HEADER };
-            mergeHeaders(headers, decided.headers); // a CORS preflight's answer
-            setLength(res, headers, 0);
-            res.writeHead(d.status, headers).end();
-          }
-          logDone(d);
-          return;
-        case 'redirect':
-          sendRedirect(req, res, d, cfg, decided.headers);
-          logDone(d);
-          return;
-        default:
-          sendError(req, res, d, cfg, probe, decided.headers, decided.effective?.errorDocuments);
-          logDone(d);
-      }
-    }
+    answer(req, res, next, cfg, started, first);
   } as Handler;
   handler.config = config;
   handler.logAnswered = (entry: AccessEntry) => {

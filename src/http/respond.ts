@@ -48,6 +48,11 @@ export function setLength(res: ServerResponse, headers: Headers, n: number): voi
   (res as Measured)[LENGTH] = n;
 }
 
+/** Notes a Content-Length already among the fields (a prepared, frozen set) for the access log. */
+export function noteLength(res: ServerResponse, n: number): void {
+  (res as Measured)[LENGTH] = n;
+}
+
 /** The Content-Length set with setLength, if any. */
 export function notedLength(res: ServerResponse): number | undefined {
   return (res as Measured)[LENGTH];

@@ -16,6 +16,7 @@ import type { FsProbe } from '../fs/probe.js';
 import type { ReasonName } from '../reasons.js';
 import { methodClass, preflight, type AuthPending, type AuthState, type MethodClass, type RequestFacts } from './request.js';
 import { resolve, type Resolution } from './resolve.js';
+import { rememberedPreflight } from './remembered.js';
 import type { Effective } from './effective.js';
 import { htaccessStage } from '../htaccess/stage.js';
 import { defaultReader, type HtaccessReader } from '../htaccess/reader.js';
@@ -70,7 +71,7 @@ function unmaskForMethod(d: Decision, method: string, cls: MethodClass, trace: T
 
 export function decide(facts: RequestFacts, config: Config, probe: FsProbe, wantTrace = false, auth?: AuthState, htaccess?: HtaccessReader): Decided {
   const cls = methodClass(facts.method);
-  const pre = preflight(facts, config, wantTrace, auth);
+  const pre = wantTrace ? preflight(facts, config, true, auth) : rememberedPreflight(facts, config, auth);
   if (pre.done) {
     const out: Decided = { decision: unmaskForMethod(pre.decision, facts.method, cls, pre.decision.trace) };
     if (pre.effective) out.effective = pre.effective;
