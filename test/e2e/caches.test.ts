@@ -159,3 +159,69 @@ describe('what a refusal remembers', () => {
     expect([res.status, reason(res)]).toEqual([403, 'KC501 DIRECTORY_NO_INDEX']);
   });
 });
+
+// A refusal's head and page are prepared once per config (http/handler.ts) and sent as they
+// are; everything that can differ between two requests still shows.
+describe('what a refusal’s answer remembers', () => {
+  let own: Running;
+  let configFile: string;
+  const ownGet = (path: string, headers: Record<string, string> = {}, method = 'GET', host?: string) => request(own.port, { method, path, headers, ...(host ? { host } : {}) });
+
+  beforeAll(async () => {
+    fs.mkdirSync(fx.path('site/errors'));
+    fs.writeFileSync(fx.path('site/errors/404.html'), '<p>first 404 page</p>\n');
+    configFile = writeConfig(fx.path('own.config.json'), { root: 'site', port: 0, accessLog: true, errorPages: { '404': '/errors/404.html' }, ...(SERVER_USER ? { user: SERVER_USER } : {}) });
+    own = await startServer(['--config', configFile]);
+  });
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  it('each Host gets its own signature line, each format its own body, and HEAD the same head without a body', async () => {
+    const a = await get('/.env');
+    expect(a.text).toContain(`Server at 127.0.0.1 Port ${srv.port}`);
+    const b = await request(srv.port, { path: '/.env', host: 'b.example:8080' });
+    expect(b.text).toContain('Server at b.example Port 8080');
+    expect((await get('/.env')).text).toBe(a.text);
+    const json = await get('/.env', { Accept: 'application/json' });
+    expect([json.headers['content-type'], JSON.parse(json.text).name]).toEqual(['application/json', 'DOTFILE_DENIED']);
+    expect((await get('/.env')).headers['content-type']).toBe('text/html; charset=iso-8859-1');
+    const head = await request(srv.port, { method: 'HEAD', path: '/.env' });
+    expect([head.status, head.headers['content-length'], head.body.length]).toEqual([403, a.headers['content-length'], 0]);
+    expect(Number(a.headers['content-length'])).toBe(a.body.length);
+  });
+
+  it('an error document is read for every refusal: an edit shows on the very next one', async () => {
+    expect((await ownGet('/missing-1')).text).toBe('<p>first 404 page</p>\n');
+    fs.writeFileSync(fx.path('site/errors/404.html'), '<p>second 404 page</p>\n');
+    expect((await ownGet('/missing-1')).text).toBe('<p>second 404 page</p>\n');
+    // As JSON the document does not apply, and the answer is keycard's own.
+    expect(JSON.parse((await ownGet('/missing-1', { Accept: 'application/json' })).text).status).toBe(404);
+  });
+
+  it('the access log counts the bytes of the page sent, and none for HEAD', async () => {
+    const sent = await ownGet('/.env');
+    await ownGet('/.env', {}, 'HEAD');
+    await waitFor(() => own.stdout().includes('"HEAD /.env HTTP/1.1" 403 -'));
+    expect(own.stdout()).toContain(`"GET /.env HTTP/1.1" 403 ${sent.body.length} `);
+  });
+
+  it('a reload changes the answer on the very next request', async () => {
+    expect((await ownGet('/.env')).headers['keycard-reason']).toBeUndefined();
+    writeConfig(configFile, { root: 'site', port: 0, accessLog: true, explainErrors: true, errorPages: { '404': '/errors/404.html' }, ...(SERVER_USER ? { user: SERVER_USER } : {}) });
+    const before = own.stderr().length;
+    own.child.kill('SIGHUP');
+    await waitFor(() => /config reloaded/.test(own.stderr().slice(before)));
+    const after = await ownGet('/.env');
+    expect(after.headers['keycard-reason']).toBe('KC301 DOTFILE_DENIED');
+    expect(after.text).toContain('Reason: KC301 DOTFILE_DENIED.');
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
