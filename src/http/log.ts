@@ -167,8 +167,22 @@ export function accessLine(e: AccessEntry): string {
 /** `time`: when the request arrived, in ms since the epoch. */
 export function errorLine(d: Decision, client: string, port: number | undefined, time: number): string {
   const level = d.status >= 500 || d.status === 403 ? ERROR_LEVEL : INFO_LEVEL;
-  const masked = d.masked ? ` (answered 404: ${d.masked.by})` : '';
-  return `${errorTime(time)}${level}${client}:${port ?? 0}] ${d.code} ${d.reason}: ${!CONTROL.test(d.message) ? d.message : d.message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}${masked}\n`;
+  return `${errorTime(time)}${level}${client}:${port ?? 0}${tailOf(d)}`;
+}
+
+// What follows the client in an error line depends on the decision alone. A decision kept and
+// shared by many requests (frozen: policy/remembered.ts) has it built, and its message checked
+// for control characters, once.
+const TAILS = new WeakMap<Decision, string>();
+
+function tailOf(d: Decision): string {
+  let tail = TAILS.get(d);
+  if (tail === undefined) {
+    const masked = d.masked ? ` (answered 404: ${d.masked.by})` : '';
+    tail = `] ${d.code} ${d.reason}: ${!CONTROL.test(d.message) ? d.message : d.message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}${masked}\n`;
+    if (Object.isFrozen(d)) TAILS.set(d, tail);
+  }
+  return tail;
 }
 const ERROR_LEVEL = ` [keycard:error] [pid ${process.pid}] [client `;
 const INFO_LEVEL = ` [keycard:info] [pid ${process.pid}] [client `;
