@@ -1,8 +1,10 @@
 // The pure parts of issue 10: the HTTPS redirect's host and path (never an open redirect), and
-// the access log's pipe-atomic chunks for cluster workers.
+// the access log's pipe-atomic chunks for cluster workers; and the error line written as bytes.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { Decision } from '../../src/decision.js';
 import { redirectHost, redirectPath } from '../../src/server.js';
-import { BufferedWriter, PIPE_BUF } from '../../src/http/log.js';
+import { BufferedWriter, PIPE_BUF, errorLine } from '../../src/http/log.js';
 
 describe('redirectHost', () => {
   it.each([
@@ -64,5 +66,30 @@ describe('BufferedWriter in a cluster worker (pipe-atomic access log writes)', (
     expect(writes).toEqual([]);
     w.flush();
     expect(writes.map(String)).toEqual(['one\n']);
+  });
+});
+
+describe('errorLine: the tail of a kept decision comes from memory', () => {
+  const decisionArb = fc.record({
+    status: fc.constantFrom(403, 404, 500),
+    message: fc.string({ unit: fc.constantFrom('a', 'é', '\u4e2d', '\u{1F600}', '\x00', '\n', '\x7f', '"', ' ', '/'), maxLength: 80 }),
+    masked: fc.boolean(),
+  });
+  const make = (o: { status: number; message: string; masked: boolean }): Decision => {
+    const d: Decision = { verdict: 'deny', status: o.status, reason: 'DOTFILE_DENIED', code: 'KC301', message: o.message, urlPath: '/.x', evidence: {} };
+    if (o.masked) d.masked = { by: 'rules[0].hide', status: 404 };
+    return d;
+  };
+
+  it('a frozen (kept) decision gives the same line as a fresh one, every time, for any message, client, port and time', () => {
+    fc.assert(
+      fc.property(decisionArb, fc.constantFrom('127.0.0.1', '::1', '-'), fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }), fc.integer({ min: 1_600_000_000_000, max: 1_900_000_000_000 }), (o, client, port, time) => {
+        const fresh = errorLine(make(o), client, port, time);
+        const kept = Object.freeze(make(o));
+        expect(errorLine(kept, client, port, time)).toBe(fresh);
+        expect(errorLine(kept, client, port, time + 1)).toBe(errorLine(make(o), client, port, time + 1));
+        expect(fresh).toMatch(/^\[\w{3} \w{3} \d\d \d\d:\d\d:\d\d\.\d{6} \d{4}\] \[keycard:(error|info)\] \[pid \d+\] \[client [^\]]*\] KC301 DOTFILE_DENIED: [^\x00-\x1f\x7f]*\n$/u);
+      }),
+    );
   });
 });
