@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // keycard with its decision for free, for bench/run.mjs: keycard's own server (its limits, idle
 // timeout, half-open handling and connection tracking, from the same config `keycard serve`
-// loads) answers every request with keycard's dotfile refusal, prebuilt once at start-up from
-// keycard's own decide() and page, and writes keycard's error line for it, as the handler does.
-// No URL parsing, no rules, no decision and no page per request: what keycard costs above this
-// is the decision and the building of its answer; what this costs above bench/baseline.mjs
-// (`--page keycard`, the same answer from a plain node:http server) is the server's framing and
-// the error log. With `--quiet` the error line is left out, which separates those two.
+// loads) answers every request with keycard's dotfile refusal, and writes keycard's error line
+// for it, as the handler does. The refusal is keycard's own: its first request goes through
+// keycard's handler, and the head fields and page it sent are sent again from then on. No URL
+// parsing, no rules, no decision and no page per request: what keycard costs above this is the
+// decision and the building of its answer; what this costs above bench/baseline.mjs (`--page
+// keycard`, the same answer from a plain node:http server) is the server's framing and the
+// error log. With `--quiet` the error line is left out, which separates those two.
 //
 //   node bench/ceiling.mjs ROOT [--port N] [--host ADDR] [--quiet]
 // prints `listening on http://HOST:PORT` as its first stdout line, like `keycard serve`.
+import * as http from 'node:http';
 import { parseArgs } from 'node:util';
 import { serveAndAnnounce } from './lib.mjs';
 
@@ -18,9 +20,7 @@ const { loadConfig } = await import(new URL('config/load.js', dist));
 const { createKeycardServer } = await import(new URL('server.js', dist));
 const { decide } = await import(new URL('policy/decide.js', dist));
 const { servingProbe } = await import(new URL('fs/probe.js', dist));
-const { renderErrorPage, addressLine } = await import(new URL('http/pages.js', dist));
 const { errorLine, BufferedWriter } = await import(new URL('http/log.js', dist));
-const { SERVER_BANNER } = await import(new URL('version.js', dist));
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -46,33 +46,54 @@ if (decided.decision.reason !== 'DOTFILE_DENIED') {
 }
 const decision = decided.decision;
 const errors = new BufferedWriter(2);
-let answer;
-
-function prepare(port) {
-  const page = renderErrorPage({ status: 403, method: 'GET', address: addressLine(SERVER_BANNER, `${values.host}:${port}`, values.host, port) });
-  const headers = Object.freeze({
-    Server: SERVER_BANNER,
-    'X-Content-Type-Options': 'nosniff',
-    Vary: 'Accept',
-    'Content-Type': 'text/html; charset=iso-8859-1',
-    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
-    'Content-Length': Buffer.byteLength(page, 'latin1'),
-  });
-  return { page, headers };
-}
 
 const ks = createKeycardServer(config, { accessLog: false, errorLog: false });
+const keycard = ks.server.listeners('request')[0];
 ks.server.removeAllListeners('request');
+// Fields node adds to every response by itself.
+const PER_RESPONSE = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding']);
+let answer;
 ks.server.on('request', (req, res) => {
+  if (answer === undefined) {
+    // Until keycard's own answer is known, keycard's handler answers.
+    keycard(req, res);
+    return;
+  }
   const started = Date.now();
-  answer ??= prepare(req.socket.localPort);
-  res.writeHead(403, answer.headers);
+  res.writeHead(answer.status, answer.headers);
   if (req.method === 'HEAD') res.end();
   else res.end(answer.page, 'latin1');
   if (!values.quiet) errors.write(errorLine(decision, req.socket.remoteAddress ?? '-', req.socket.remotePort, started));
 });
+
+/** keycard's answer to GET TARGET, as a client with this Host receives it. */
+function fetchAnswer(port) {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: values.host, port, path: TARGET, headers: { Host: `${values.host}:${port}` } }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const headers = {};
+          for (let i = 0; i < res.rawHeaders.length; i += 2) {
+            if (!PER_RESPONSE.has(res.rawHeaders[i].toLowerCase())) headers[res.rawHeaders[i]] = res.rawHeaders[i + 1];
+          }
+          resolve({ status: res.statusCode, headers: Object.freeze(headers), page: Buffer.concat(chunks).toString('latin1') });
+        });
+      })
+      .on('error', reject);
+  });
+}
+
 // serveAndAnnounce sets node's default keep-alive timeout; keycard's own limits are kept.
 const keepAlive = ks.server.keepAliveTimeout;
 serveAndAnnounce(ks.server, Number(values.port), values.host, () => {
   ks.server.keepAliveTimeout = keepAlive;
+  fetchAnswer(ks.server.address().port).then(
+    (a) => (answer = a),
+    (err) => {
+      console.error(`ceiling: cannot fetch keycard's answer: ${err.message}`);
+      process.exit(2);
+    },
+  );
 });

@@ -166,7 +166,7 @@ async function defineServers(fx) {
   // most keycard could reach on the dotfile without dropping its framing or its log.
   const ceiling = (name, quiet) => ({
     name,
-    version: `bench/ceiling.mjs${quiet ? ' --quiet' : ''} (keycard's server, prebuilt dotfile answer${quiet ? ', no error line' : ', error line'})`,
+    version: `bench/ceiling.mjs${quiet ? ' --quiet' : ''} (keycard's server, its dotfile answer sent again${quiet ? ', no error line' : ', error line'})`,
     start: () => startServer({ name, cmd: process.execPath, args: [path.join(ROOT_DIR, 'bench/ceiling.mjs'), fx.root, '--port', '0', ...(quiet ? ['--quiet'] : [])], cpu: SERVER_CPU, logDir: fx.logs, ready: 'line' }),
   });
   defs.push(ceiling('ceiling', false), ceiling('ceiling-quiet', true));
