@@ -62,6 +62,11 @@ export function effectiveFor(config: Config, path: string): Effective {
       paths.set(path, eff);
     }
   }
+  return copyOf(eff);
+}
+
+/** A copy a request may adjust (the .htaccess stage does) without touching what is kept. */
+export function copyOf(eff: Effective): Effective {
   return { ...eff, source: { ...eff.source } };
 }
 

@@ -8,7 +8,7 @@
 // starts with nothing remembered. What is kept is frozen, so no request can change what the next
 // one gets.
 import type { Config } from '../config/load.js';
-import type { Effective } from './effective.js';
+import { copyOf, type Effective } from './effective.js';
 import { clientAddress } from './ip.js';
 import { preflight, type AuthState, type Preflight, type RequestFacts } from './request.js';
 import { PARSED_LONGEST } from './url.js';
@@ -49,6 +49,6 @@ function withClient(kept: Preflight, facts: RequestFacts, config: Config): Prefl
   if (kept.done && kept.client === undefined) return kept;
   const client = clientAddress(facts.peer, facts.forwardedFor, config.trustProxy);
   // The .htaccess stage adjusts the settings of its own request: it gets a copy.
-  const effective = !kept.done && config.data.htaccess ? { ...kept.effective, source: { ...kept.effective.source } } : kept.effective;
+  const effective = !kept.done && config.data.htaccess ? copyOf(kept.effective) : kept.effective;
   return { ...kept, client, effective } as Preflight;
 }
