@@ -65,7 +65,7 @@ export interface FileContext {
   defaultType: string;
   compress: boolean;
   precompressed: boolean;
-  /** Headers the server sets on every response (Server, nosniff). */
+  /** Headers the server sets on every response (Server, nosniff); a 304 keeps only Server. */
   baseHeaders: Readonly<Record<string, string>>;
   /** Headers the decision adds to every answer about this request (CORS). */
   decisionHeaders?: Readonly<Record<string, string>> | undefined;
@@ -192,6 +192,30 @@ export function mergeHeaders(headers: Headers, extra: Readonly<Record<string, st
     }
     setHeader(headers, name, value);
   }
+}
+
+/**
+ * A 304's head (RFC 9110 §15.4.5): what a cache needs to refresh the copy it holds, and nothing
+ * about content the response does not carry. As Apache's: Server, ETag, Vary and Cache-Control
+ * (node adds Date and Connection), without Last-Modified, Accept-Ranges or nosniff, which the
+ * ETag's match says are those the cache already has. Unlike Apache, configured headers stay
+ * (content metadata aside): a cache takes a 304's fields into its stored response, so a changed
+ * header reaches the clients that revalidate.
+ */
+function notModifiedHead(ctx: FileContext, etag: string, mayEncode: boolean, ownFields: boolean): Headers {
+  const h: Headers = {};
+  const server = ctx.baseHeaders.Server;
+  if (server !== undefined) h.Server = server;
+  h.ETag = etag;
+  if (mayEncode) h.Vary = 'Accept-Encoding';
+  applyPolicyHeaders(h, ctx.effective);
+  if (ownFields) return h;
+  mergeHeaders(h, ctx.decisionHeaders);
+  for (const k of CONTENT_FIELDS) {
+    const key = findKey(h, k);
+    if (key !== undefined) delete h[key];
+  }
+  return h;
 }
 
 /** Reads `length` bytes at `start` in one go; shorter if the file was truncated since fstat. */
@@ -388,6 +412,25 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
   const etag = coding === 'identity' ? identityValidators.etag : makeEtag(repStat, coding);
   const lastModified = repStat.mtimeMs;
 
+  // Only the server's own fields: no rule or decision header can add or rename one.
+  const ownFields = eff.headers.length === 0 && ctx.decisionHeaders === undefined;
+  const finish = (): void => held.release();
+
+  // 2. Preconditions, against the selected representation.
+  const pre = evaluatePreconditions(req.method ?? 'GET', req.headers as Record<string, string | undefined>, { etag, mtimeMs: lastModified });
+  if (pre !== 'proceed') {
+    finish();
+    if (pre === 'not-modified') {
+      res.writeHead(304, notModifiedHead(ctx, etag, mayEncode, ownFields)).end();
+    } else {
+      const h: Headers = { ...ctx.baseHeaders };
+      setLength(res, h, 0);
+      mergeHeaders(h, ctx.decisionHeaders);
+      res.writeHead(412, h).end();
+    }
+    return;
+  }
+
   const headers: Headers = { ...ctx.baseHeaders, 'Content-Type': type };
   if (coding !== 'identity') headers['Content-Encoding'] = coding;
   // Ranges are served of the identity body only; an encoded response does not offer them
@@ -399,36 +442,6 @@ function send(req: IncomingMessage, res: ServerResponse, ctx: FileContext, held:
   if (mayEncode) headers.Vary = 'Accept-Encoding';
   applyPolicyHeaders(headers, eff);
   mergeHeaders(headers, ctx.decisionHeaders);
-  // Only the server's own fields: no rule or decision header can have added or renamed one.
-  const ownFields = eff.headers.length === 0 && ctx.decisionHeaders === undefined;
-
-  const finish = (): void => held.release();
-
-  // 2. Preconditions, against the selected representation.
-  const pre = evaluatePreconditions(req.method ?? 'GET', req.headers as Record<string, string | undefined>, { etag, mtimeMs: lastModified });
-  if (pre !== 'proceed') {
-    finish();
-    if (pre === 'not-modified') {
-      // 304 (§15.4.5): no content, so no content metadata; validators, Vary, Cache-Control
-      // and the configured headers stay, so a cache can refresh what it holds.
-      if (ownFields) {
-        delete headers['Content-Type'];
-        delete headers['Content-Encoding'];
-      } else {
-        for (const k of CONTENT_FIELDS) {
-          const key = findKey(headers, k);
-          if (key !== undefined) delete headers[key];
-        }
-      }
-      res.writeHead(304, headers).end();
-    } else {
-      const h: Headers = { ...ctx.baseHeaders };
-      setLength(res, h, 0);
-      mergeHeaders(h, ctx.decisionHeaders);
-      res.writeHead(412, h).end();
-    }
-    return;
-  }
 
   // 3. Ranges (identity only, see step 1).
   const size = body.stat.size;

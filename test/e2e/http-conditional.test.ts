@@ -144,19 +144,32 @@ describe('precedence (RFC 9110 §13.2.2), HEAD', () => {
 });
 
 describe('the 304 response', () => {
-  it('has no body, keeps validators, cache headers and configured headers, drops Content-Type', async () => {
+  it("has no body, and Apache's fields: the ETag, Vary, Cache-Control, Server, and the configured headers", async () => {
     const res = await get('/page.html', { 'If-None-Match': etag });
     expect(res.status).toBe(304);
     expect(res.body.length).toBe(0);
     expect(res.headers.etag).toBe(etag);
-    expect(res.headers['last-modified']).toBe(lastModified);
-    expect(res.headers['cache-control']).toBe('no-cache');
-    expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers.vary).toBe('Accept-Encoding');
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['content-type']).toBeUndefined();
-    expect(res.headers['content-encoding']).toBeUndefined();
-    expect(res.headers['transfer-encoding']).toBeUndefined();
+    expect(res.headers['cache-control']).toBe('no-cache');
+    expect(res.headers.server).toMatch(/^keycard\//);
+    expect(res.headers.date).toBeDefined();
+    expect(res.headers['x-frame-options']).toBe('DENY');
+  });
+
+  it('of a file no rule touches: Server, ETag, Date and the connection, nothing else', async () => {
+    const first = await get('/data.bin');
+    const res = await get('/data.bin', { 'If-None-Match': first.headers.etag! });
+    expect(res.status).toBe(304);
+    const fields = res.rawHeaders.map(([k]) => k).filter((k) => k !== 'connection' && k !== 'keep-alive');
+    expect(fields.sort()).toEqual(['date', 'etag', 'server']);
+  });
+
+  it('leaves out what describes the content it does not carry (RFC 9110 §15.4.5)', async () => {
+    const res = await get('/page.html', { 'If-Modified-Since': lastModified });
+    expect(res.status).toBe(304);
+    for (const field of ['last-modified', 'accept-ranges', 'x-content-type-options', 'content-type', 'content-length', 'content-encoding', 'transfer-encoding']) {
+      expect(res.headers[field], field).toBeUndefined();
+    }
   });
 });
 
