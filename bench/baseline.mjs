@@ -23,7 +23,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
-import { serveAndAnnounce } from './lib.mjs';
+import { etagOf, serveAndAnnounce } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -74,7 +74,6 @@ function liveHandler(root) {
     404: page(404, 'Not Found', 'The requested URL was not found on this server.'),
   };
   const refuse = (res, status) => res.writeHead(status, answers[status].headers).end(answers[status].body);
-  const etagOf = (st) => `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
   return (req, res) => {
     const p = root + (req.url ?? '/').split('?')[0];
     const inm = req.headers['if-none-match'];

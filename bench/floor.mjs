@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { parseArgs } from 'node:util';
-import { serveAndAnnounce } from './lib.mjs';
+import { etagOf, serveAndAnnounce } from './lib.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -71,7 +71,7 @@ const server = http.createServer((req, res) => {
       res.writeHead(403, { 'Content-Length': REFUSED[403].length }).end(REFUSED[403]);
       return;
     }
-    const etag = `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+    const etag = etagOf(st);
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, { ETag: etag }).end();
       return;

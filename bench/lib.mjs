@@ -262,3 +262,6 @@ export function serveAndAnnounce(server, port, host, then = () => {}) {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
+
+/** The ETag the reference servers give a file (keycard's identity form): inode, size, mtime in hex. */
+export const etagOf = (st) => `"${st.ino.toString(16)}-${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
